@@ -1,0 +1,1 @@
+"""Database access: the schema's tables, engines, and the tenant-scoped path."""

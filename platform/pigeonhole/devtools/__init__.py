@@ -1,0 +1,1 @@
+"""Developer tools: the demo runner and a local mail sink."""

@@ -1,0 +1,1 @@
+"""The locker vocabulary and its rules: hierarchy, banks, packages, custody."""

@@ -1,0 +1,307 @@
+"""Receiving and depositing packages (E1, E2).
+
+A deposit is three short transactions around the hardware: assign the
+compartment and record the door command (committed, so the command exists
+before the door moves); ask the agent to open the door, outside any
+transaction; record what the door did. When the operator closes the door the
+agent reports it and :mod:`pigeonhole.domain.doors` completes the deposit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from uuid import UUID
+
+from piccolo.engine.postgres import PostgresEngine
+
+from pigeonhole.api import PackageView
+from pigeonhole.db.engine import get_engine
+from pigeonhole.db.tables import Bank, Compartment, Location, Package
+from pigeonhole.domain import clock, commands, credentials, custody, lockers
+from pigeonhole.domain.context import Ctx, TenantInfo, tenant_context
+from pigeonhole.domain.errors import Conflict, DoorFailed, Invalid, NotFound
+from pigeonhole.edge.hub import get_hub
+from pigeonhole.messaging import notify
+
+STATUSES = ("received", "depositing", "ready", "collecting", "picked_up", "expired")
+
+
+def _check_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    email = email.strip()
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or " " in email:
+        raise Invalid(f"'{email}' is not an email address")
+    return email
+
+
+async def get_package(ctx: Ctx, package_id: UUID) -> dict:
+    row = await ctx.scope.select(Package).where(Package.id == package_id).first()
+    if row is None:
+        raise NotFound("Package", package_id)
+    return row
+
+
+async def list_packages(
+    ctx: Ctx, *, status: str | None = None, tracking_id: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict]:
+    query = ctx.scope.select(Package).order_by(Package.received_at, ascending=False)
+    if status is not None:
+        if status not in STATUSES:
+            raise Invalid(f"Unknown package status '{status}' (statuses: {', '.join(STATUSES)})")
+        query = query.where(Package.status == status)
+    if tracking_id is not None:
+        query = query.where(Package.tracking_id == tracking_id)
+    return await query.limit(min(max(limit, 1), 500)).offset(max(offset, 0))
+
+
+def view(package: dict) -> PackageView:
+    return PackageView(
+        id=package["id"],
+        tracking_id=package["tracking_id"],
+        carrier=package["carrier"],
+        size=package["size"],
+        status=package["status"],
+        recipient=notify.recipient_of(package),
+        bank_id=package["bank_id"],
+        received_at=package["received_at"],
+    )
+
+
+async def _allocate(ctx: Ctx, bank: dict, size: str, package_id: UUID, compartment_id: UUID | None) -> dict:
+    """Reserve the smallest free compartment that fits, or the one the operator chose.
+
+    The reservation is a conditional update (``status = 'available'``): under
+    SQLite the write lock taken at BEGIN serialises allocations; under
+    PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets concurrent deposits pass each
+    other and the condition rejects a row someone else took first.
+    """
+    rank = lockers.size_rank(size)
+    in_bank = Compartment.bank_id == bank["id"]
+    if compartment_id is not None:
+        comp = await lockers.get_compartment(ctx, bank["id"], compartment_id)
+        if comp["status"] != "available":
+            raise Conflict(f"Compartment {comp['door']} of bank '{bank['name']}' is {comp['status']}")
+        if comp["size_rank"] < rank:
+            raise Invalid(f"Compartment {comp['door']} (size {comp['size']}) is too small for a package of size {size}")
+        candidates = [comp]
+    else:
+        largest = await (
+            ctx.scope.select(Compartment.size_rank)
+            .where(in_bank & (Compartment.status != "out_of_service"))
+            .order_by(Compartment.size_rank, ascending=False)
+            .first()
+        )
+        if largest is None or largest["size_rank"] < rank:
+            biggest = lockers.SIZES[largest["size_rank"]] if largest else "none"
+            raise Invalid(
+                f"No compartment in bank '{bank['name']}' can hold a package of size {size} "
+                f"(largest in service: {biggest})"
+            )
+        query = (
+            ctx.scope.select(Compartment)
+            .where(in_bank & (Compartment.status == "available") & (Compartment.size_rank >= rank))
+            .order_by(Compartment.size_rank)
+            .order_by(Compartment.door)
+            .limit(5)
+        )
+        if isinstance(get_engine(), PostgresEngine):
+            query = query.lock_rows("UPDATE", skip_locked=True)
+        candidates = await query
+    for comp in candidates:
+        taken = await ctx.scope.update(
+            Compartment,
+            {Compartment.status: "reserved", Compartment.package_id: package_id, Compartment.updated_at: clock.now()},
+        ).where((Compartment.id == comp["id"]) & (Compartment.status == "available")).returning(Compartment.id)
+        if taken:
+            return comp
+    raise Conflict(
+        f"No available compartment of size {size} or larger in bank '{bank['name']}'",
+        bank_id=str(bank["id"]),
+        size=size,
+    )
+
+
+async def receive(ctx: Ctx, body: dict[str, Any]) -> tuple[dict, dict | None, UUID | None, dict | None]:
+    """Create the package, and when a bank is given reserve its compartment.
+
+    Runs inside ``ctx``'s transaction: a refusal rolls back the package too.
+    Returns (package, compartment, command_id, bank).
+    """
+    size = body["size"]
+    lockers.size_rank(size)
+    recipient = body["recipient"]
+    name = (recipient.get("name") or "").strip()
+    if not name:
+        raise Invalid("recipient.name is required")
+    email = _check_email(recipient.get("email"))
+    language = recipient.get("language") or "en"
+    if language not in ("en", "fr"):
+        raise Invalid(f"recipient.language must be 'en' or 'fr' (got '{language}')")
+    package_id = uuid.uuid4()
+    now = clock.now()
+    await ctx.scope.insert(
+        Package,
+        dict(
+            id=package_id,
+            tracking_id=body["tracking_id"].strip(),
+            carrier=body["carrier"].strip(),
+            size=size,
+            status="received",
+            recipient_name=name,
+            recipient_email=email,
+            recipient_phone=recipient.get("phone"),
+            recipient_language=language,
+            received_by=ctx.actor.label,
+            received_at=now,
+        ),
+    )
+    await custody.append(
+        ctx,
+        "package.received",
+        package_id=package_id,
+        data={"tracking_id": body["tracking_id"], "carrier": body["carrier"], "size": size},
+    )
+    if body.get("bank_id") is None:
+        return await get_package(ctx, package_id), None, None, None
+    comp, command_id, bank = await _assign(ctx, package_id, body["bank_id"], body.get("compartment_id"))
+    return await get_package(ctx, package_id), comp, command_id, bank
+
+
+async def _assign(ctx: Ctx, package_id: UUID, bank_id: UUID, compartment_id: UUID | None):
+    bank = await lockers.get_bank(ctx, bank_id)
+    package = await get_package(ctx, package_id)
+    if package["status"] != "received":
+        raise Conflict(f"Package {package['tracking_id']} is {package['status']}, not waiting for a locker")
+    comp = await _allocate(ctx, bank, package["size"], package_id, compartment_id)
+    await ctx.scope.update(
+        Package,
+        {Package.status: "depositing", Package.bank_id: bank_id, Package.compartment_id: comp["id"]},
+    ).where(Package.id == package_id)
+    command_id = await commands.create(ctx, bank_id, [comp["door"]])
+    await custody.append(
+        ctx,
+        "package.assigned",
+        package_id=package_id,
+        bank_id=bank_id,
+        compartment_id=comp["id"],
+        data={"door": comp["door"], "size": comp["size"], "command_id": str(command_id)},
+    )
+    return comp, command_id, bank
+
+
+async def assign(ctx: Ctx, package_id: UUID, bank_id: UUID, compartment_id: UUID | None):
+    return await _assign(ctx, package_id, bank_id, compartment_id)
+
+
+async def open_for_deposit(
+    tenant: TenantInfo, actor, package_id: UUID, bank: dict, comp: dict, command_id: UUID
+) -> dict:
+    """Open the assigned door and record what it did; on failure free the package."""
+    result = await unlock(tenant, actor, bank, [comp["door"]], command_id)
+    outcome = result.outcomes.get(comp["door"], "no_answer")
+    async with tenant_context(tenant, actor) as ctx:
+        await commands.record(ctx, result)
+        if outcome in ("opened", "already_open"):
+            await custody.append(
+                ctx,
+                "door.opened",
+                package_id=package_id,
+                bank_id=bank["id"],
+                compartment_id=comp["id"],
+                data={"door": comp["door"], "purpose": "deposit", "outcome": outcome, "command_id": str(command_id)},
+            )
+            return {"door": comp["door"], "outcome": outcome}
+        await ctx.scope.update(
+            Compartment,
+            {
+                Compartment.status: "out_of_service",
+                Compartment.package_id: None,
+                Compartment.status_note: f"door did not open: {outcome}",
+                Compartment.updated_at: clock.now(),
+            },
+        ).where(Compartment.id == comp["id"])
+        await ctx.scope.update(
+            Package, {Package.status: "received", Package.bank_id: None, Package.compartment_id: None}
+        ).where(Package.id == package_id)
+        await custody.append(
+            ctx,
+            "door.unlock_failed",
+            package_id=package_id,
+            bank_id=bank["id"],
+            compartment_id=comp["id"],
+            data={"door": comp["door"], "purpose": "deposit", "outcome": outcome, "command_id": str(command_id)},
+        )
+    raise DoorFailed(
+        f"Door {comp['door']} of bank '{bank['name']}' did not open ({outcome}); it is now out of "
+        "service and the package is waiting for another compartment",
+        outcome=outcome,
+        door=comp["door"],
+    )
+
+
+async def unlock(tenant: TenantInfo, actor, bank: dict, doors: list[int], command_id: UUID):
+    """Ask the agent to open doors, outside any transaction (hardware takes time)."""
+    async with tenant_context(tenant, actor, write=False) as ctx:
+        plugins = ctx.plugins
+        bank_doors = [c["door"] for c in await lockers.compartments(ctx, bank["id"])]
+    return await get_hub().unlock(plugins, bank, bank_doors, doors, command_id)
+
+
+async def complete_deposit(ctx: Ctx, comp: dict) -> None:
+    """The door of a reserved compartment closed: the package is in, tell its recipient."""
+    package = await get_package(ctx, comp["package_id"])
+    if package["status"] != "depositing":
+        return
+    bank = await lockers.get_bank(ctx, comp["bank_id"])
+    location = await ctx.scope.select(Location).where(Location.id == bank["location_id"]).first()
+    workflow = ctx.plugins.workflow()
+    now = clock.now()
+    pv = view(package)
+    hold = workflow.hold_period(pv) if workflow else None
+    expires = now + hold if hold else None
+    await ctx.scope.update(
+        Compartment, {Compartment.status: "occupied", Compartment.updated_at: now}
+    ).where(Compartment.id == comp["id"])
+    await ctx.scope.update(
+        Package,
+        {Package.status: "ready", Package.deposited_at: now, Package.ready_at: now, Package.expires_at: expires},
+    ).where(Package.id == package["id"])
+    methods = workflow.pickup_methods(pv) if workflow else ["pin"]
+    secrets: dict[str, str] = {}
+    for method in methods:
+        secret, _ = await credentials.issue(ctx, package["id"], bank["id"], method, expires)
+        secrets["code" if method == "pin" else method] = secret
+    await custody.append(
+        ctx,
+        "package.deposited",
+        package_id=package["id"],
+        bank_id=bank["id"],
+        compartment_id=comp["id"],
+        data={"door": comp["door"], "expires_at": expires.isoformat() if expires else None, "credentials": methods},
+    )
+    data = message_data(ctx, package, bank, location, comp)
+    data["expires_at"] = expires.isoformat() if expires else None
+    await notify.queue(ctx, "package.ready", package, data, secrets)
+
+
+def message_data(ctx: Ctx, package: dict, bank: dict, location: dict | None, comp: dict | None) -> dict:
+    return {
+        "tenant_name": ctx.tenant.name,
+        "package_id": str(package["id"]),
+        "tracking_id": package["tracking_id"],
+        "carrier": package["carrier"],
+        "bank_name": bank["name"],
+        "location_name": location["name"] if location else "",
+        "location_address": location["address"] if location else "",
+        "timezone": location["timezone"] if location else "UTC",
+        "compartment": comp["door"] if comp else None,
+    }
+
+
+async def bank_and_location(ctx: Ctx, bank_id: UUID) -> tuple[dict, dict | None]:
+    bank = await ctx.scope.select(Bank).where(Bank.id == bank_id).first()
+    location = await ctx.scope.select(Location).where(Location.id == bank["location_id"]).first()
+    return bank, location

@@ -1,0 +1,70 @@
+"""A tenant enables, configures and disables plugins (A8).
+
+Every change validates the configuration against the plugin's Config struct
+first (a bad field is refused by name, nothing stored) and bumps the tenant's
+``plugins_version``, which every process compares on each request: the change
+takes effect everywhere without a restart.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+
+from pigeonhole.db.tables import Tenant, TenantPlugin
+from pigeonhole.domain import clock, custody
+from pigeonhole.domain.context import Ctx
+from pigeonhole.domain.errors import Invalid, NotFound
+from pigeonhole.runtime import registry
+
+
+def _validated(name: str, config: dict | None) -> dict:
+    try:
+        struct = registry.validate_config(name, config)
+    except registry.UnknownPlugin as exc:
+        raise NotFound("Plugin", name) from exc
+    except registry.ConfigError as exc:
+        raise Invalid(str(exc), plugin=name) from None
+    return msgspec.to_builtins(struct)
+
+
+async def enabled(ctx: Ctx) -> dict[str, dict]:
+    rows = await ctx.scope.select(TenantPlugin).order_by(TenantPlugin.position)
+    return {r["name"]: msgspec.json.decode(r["config"]) for r in rows}
+
+
+async def _bump(ctx: Ctx) -> None:
+    await Tenant.update({Tenant.plugins_version: Tenant.plugins_version + 1}).where(Tenant.id == ctx.tenant_id)
+
+
+async def enable(ctx: Ctx, name: str, config: dict | None) -> dict:
+    """Enable ``name`` with ``config`` (or replace its config). Returns the stored config."""
+    stored = _validated(name, config)
+    encoded = msgspec.json.encode(stored).decode()
+    existing = await ctx.scope.select(TenantPlugin).where(TenantPlugin.name == name).first()
+    if existing is not None:
+        if existing["config"] == encoded:
+            return stored
+        await ctx.scope.update(
+            TenantPlugin, {TenantPlugin.config: encoded, TenantPlugin.updated_at: clock.now()}
+        ).where(TenantPlugin.id == existing["id"])
+        kind = "plugin.configured"
+    else:
+        position = await ctx.scope.count(TenantPlugin)
+        await ctx.scope.insert(
+            TenantPlugin,
+            dict(id=uuid.uuid4(), name=name, config=encoded, position=position, updated_at=clock.now()),
+        )
+        kind = "plugin.enabled"
+    await _bump(ctx)
+    await custody.append(ctx, kind, data={"plugin": name})
+    return stored
+
+
+async def disable(ctx: Ctx, name: str) -> None:
+    deleted = await ctx.scope.delete(TenantPlugin).where(TenantPlugin.name == name).returning(TenantPlugin.id)
+    if not deleted:
+        raise NotFound("Enabled plugin", name)
+    await _bump(ctx)
+    await custody.append(ctx, "plugin.disabled", data={"plugin": name})

@@ -1,0 +1,1 @@
+"""The path to the lock hardware: the server's hub and the site's agent."""

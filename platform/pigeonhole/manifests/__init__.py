@@ -1,0 +1,1 @@
+"""Declarative tenant manifests (tenants/<slug>/tenant.toml)."""

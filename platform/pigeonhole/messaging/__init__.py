@@ -1,0 +1,1 @@
+"""Work after the request: the outbox, its relay to the broker, and the actors."""

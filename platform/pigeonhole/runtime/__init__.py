@@ -1,0 +1,1 @@
+"""The plugin runtime: what is installed, and what each tenant enabled."""

@@ -1,0 +1,1 @@
+"""Secrets at rest: keyed digests for codes and keys, sealing for messages."""

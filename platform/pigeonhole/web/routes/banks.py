@@ -1,0 +1,120 @@
+"""Locker banks and compartments (D1-D3)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, delete, get, patch, post
+
+from pigeonhole.domain import commands, lockers
+from pigeonhole.domain.context import Ctx, tenant_context
+from pigeonhole.domain.errors import NotFound
+from pigeonhole.web import schemas as s
+from pigeonhole.web.auth import Caller, require
+
+
+def bank_out(row: dict, comps: list[dict] | None = None) -> s.Bank:
+    return s.Bank(
+        id=row["id"],
+        location_id=row["location_id"],
+        name=row["name"],
+        loading=row["loading"],
+        driver=row["driver"],
+        driver_config=msgspec.json.decode(row["driver_config"]),
+        settings=msgspec.json.decode(row["settings"]),
+        created_at=row["created_at"],
+        summary=lockers.summarize(comps) if comps is not None else None,
+        compartments=s.out(s.Compartment, comps) if comps is not None else None,
+    )
+
+
+async def visible_bank(ctx: Ctx, caller: Caller, bank_id: UUID) -> dict:
+    """A kiosk sees its own bank only; any other is 'not found'."""
+    if caller.actor.bank_id is not None and caller.actor.bank_id != bank_id:
+        raise NotFound("Locker bank", bank_id)
+    return await lockers.get_bank(ctx, bank_id)
+
+
+class BankController(Controller):
+    path = "/api/v1/t/{tenant:str}/banks"
+    tags = ["lockers"]
+
+    @get("/")
+    async def list_banks(self, caller: Caller, location_id: UUID | None = None) -> list[s.Bank]:
+        require(caller, "banks:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            rows = await lockers.list_banks(ctx, location_id)
+            if caller.actor.bank_id is not None:
+                rows = [r for r in rows if r["id"] == caller.actor.bank_id]
+            return [bank_out(r) for r in rows]
+
+    @post("/")
+    async def create_bank(self, caller: Caller, data: s.BankIn) -> s.Bank:
+        require(caller, "banks:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            row = await lockers.create_bank(
+                ctx,
+                location_id=data.location_id,
+                name=data.name,
+                loading=data.loading,
+                driver=data.driver,
+                driver_config=data.driver_config,
+                settings=data.settings,
+                compartments_spec=[msgspec.to_builtins(c) for c in data.compartments],
+            )
+            return bank_out(row, await lockers.compartments(ctx, row["id"]))
+
+    @get("/{bank_id:uuid}", summary="A bank with its compartments and a count by state")
+    async def get_bank(self, caller: Caller, bank_id: UUID, status: str | None = None) -> s.Bank:
+        require(caller, "banks:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            row = await visible_bank(ctx, caller, bank_id)
+            return bank_out(row, await lockers.compartments(ctx, bank_id, status))
+
+    @patch("/{bank_id:uuid}")
+    async def update_bank(self, caller: Caller, bank_id: UUID, data: s.BankPatch) -> s.Bank:
+        require(caller, "banks:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            row = await lockers.update_bank(ctx, bank_id, **msgspec.structs.asdict(data))
+            return bank_out(row)
+
+    @delete("/{bank_id:uuid}")
+    async def delete_bank(self, caller: Caller, bank_id: UUID) -> None:
+        require(caller, "banks:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await lockers.delete_bank(ctx, bank_id)
+
+    @get("/{bank_id:uuid}/compartments")
+    async def list_compartments(self, caller: Caller, bank_id: UUID, status: str | None = None) -> list[s.Compartment]:
+        require(caller, "banks:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            await visible_bank(ctx, caller, bank_id)
+            return s.out(s.Compartment, await lockers.compartments(ctx, bank_id, status))
+
+    @post("/{bank_id:uuid}/compartments", summary="Add compartments to a bank")
+    async def add_compartments(self, caller: Caller, bank_id: UUID, data: s.CompartmentsIn) -> list[s.Compartment]:
+        require(caller, "banks:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            rows = await lockers.add_compartments(ctx, bank_id, [msgspec.to_builtins(c) for c in data.compartments])
+            return s.out(s.Compartment, rows)
+
+    @post(
+        "/{bank_id:uuid}/compartments/{compartment_id:uuid}/service",
+        summary="Take a compartment out of service or put it back (D3)",
+        status_code=200,
+    )
+    async def set_service(
+        self, caller: Caller, bank_id: UUID, compartment_id: UUID, data: s.ServiceIn
+    ) -> s.Compartment:
+        require(caller, "banks:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            row = await lockers.set_in_service(ctx, bank_id, compartment_id, data.in_service, data.note)
+            return s.out(s.Compartment, row)
+
+    @get("/{bank_id:uuid}/commands", summary="Door commands: sent, acknowledged, outcome")
+    async def door_commands(self, caller: Caller, bank_id: UUID) -> list[s.DoorCommandOut]:
+        require(caller, "banks:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            await visible_bank(ctx, caller, bank_id)
+            return s.out(s.DoorCommandOut, await commands.for_bank(ctx, bank_id))

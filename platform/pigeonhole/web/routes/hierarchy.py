@@ -1,0 +1,115 @@
+"""Enterprise, divisions and locations (A2)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, delete, get, patch, post, put
+
+from pigeonhole.domain import hierarchy
+from pigeonhole.domain.context import tenant_context
+from pigeonhole.web import schemas as s
+from pigeonhole.web.auth import Caller, require
+
+BASE = "/api/v1/t/{tenant:str}"
+
+
+class EnterpriseController(Controller):
+    path = BASE
+    tags = ["hierarchy"]
+
+    @get("/", summary="The tenant's enterprise (top of the hierarchy)")
+    async def show(self, caller: Caller) -> s.Enterprise:
+        require(caller, "hierarchy:read")
+        t = caller.tenant
+        return s.Enterprise(id=t.id, slug=t.slug, name=t.name, status=t.status)
+
+    @put("/", summary="Rename the enterprise")
+    async def rename(self, caller: Caller, data: s.EnterpriseIn) -> s.Enterprise:
+        require(caller, "hierarchy:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await hierarchy.rename_enterprise(ctx, data.name)
+        t = caller.tenant
+        return s.Enterprise(id=t.id, slug=t.slug, name=data.name.strip(), status=t.status)
+
+
+class DivisionController(Controller):
+    path = BASE + "/divisions"
+    tags = ["hierarchy"]
+
+    @get("/")
+    async def list_divisions(self, caller: Caller) -> list[s.Division]:
+        require(caller, "hierarchy:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            return s.out(s.Division, await hierarchy.list_divisions(ctx))
+
+    @post("/")
+    async def create_division(self, caller: Caller, data: s.DivisionIn) -> s.Division:
+        require(caller, "hierarchy:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            return s.out(s.Division, await hierarchy.create_division(ctx, data.name))
+
+    @get("/{division_id:uuid}")
+    async def get_division(self, caller: Caller, division_id: UUID) -> s.Division:
+        require(caller, "hierarchy:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            return s.out(s.Division, await hierarchy.get_division(ctx, division_id))
+
+    @patch("/{division_id:uuid}", summary="Rename a division")
+    async def rename_division(self, caller: Caller, division_id: UUID, data: s.DivisionIn) -> s.Division:
+        require(caller, "hierarchy:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            return s.out(s.Division, await hierarchy.rename_division(ctx, division_id, data.name))
+
+    @delete("/{division_id:uuid}", summary="Delete a division (refused while it has locations)")
+    async def delete_division(self, caller: Caller, division_id: UUID) -> None:
+        require(caller, "hierarchy:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await hierarchy.delete_division(ctx, division_id)
+
+
+class LocationController(Controller):
+    path = BASE + "/locations"
+    tags = ["hierarchy"]
+
+    @get("/")
+    async def list_locations(self, caller: Caller, division_id: UUID | None = None) -> list[s.Location]:
+        require(caller, "hierarchy:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            return s.out(s.Location, await hierarchy.list_locations(ctx, division_id))
+
+    @post("/")
+    async def create_location(self, caller: Caller, data: s.LocationIn) -> s.Location:
+        require(caller, "hierarchy:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            row = await hierarchy.create_location(
+                ctx, data.division_id, data.name, data.address, data.region, data.timezone
+            )
+            return s.out(s.Location, row)
+
+    @get("/{location_id:uuid}")
+    async def get_location(self, caller: Caller, location_id: UUID) -> s.Location:
+        require(caller, "hierarchy:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            return s.out(s.Location, await hierarchy.get_location(ctx, location_id))
+
+    @patch("/{location_id:uuid}", summary="Rename, move or edit a location")
+    async def update_location(self, caller: Caller, location_id: UUID, data: s.LocationPatch) -> s.Location:
+        require(caller, "hierarchy:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            row = await hierarchy.update_location(
+                ctx,
+                location_id,
+                name=data.name,
+                division_id=data.division_id,
+                address=data.address,
+                region=data.region,
+                timezone=data.timezone,
+            )
+            return s.out(s.Location, row)
+
+    @delete("/{location_id:uuid}", summary="Delete a location (refused while it has banks)")
+    async def delete_location(self, caller: Caller, location_id: UUID) -> None:
+        require(caller, "hierarchy:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await hierarchy.delete_location(ctx, location_id)

@@ -1,0 +1,32 @@
+"""Pickup at a bank by code (F1, F6)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, post
+
+from pigeonhole.domain import pickup
+from pigeonhole.web import schemas as s
+from pigeonhole.web.auth import Caller, require
+
+
+class PickupController(Controller):
+    path = "/api/v1/t/{tenant:str}/banks/{bank_id:uuid}/pickup"
+    tags = ["pickup"]
+
+    @post(
+        "/",
+        status_code=200,
+        summary="Open the compartment of the package a code belongs to",
+        description=(
+            "403 for a wrong code (with the attempts left), 429 with Retry-After when the kiosk or "
+            "the bank pauses code entry after repeated wrong codes, 502 when the door did not open."
+        ),
+    )
+    async def pickup(self, caller: Caller, bank_id: UUID, data: s.PickupIn) -> s.PickupOut:
+        require(caller, "pickup")
+        result = await pickup.pickup(
+            caller.tenant, caller.actor, bank_id, data.code, method=data.method, package_id=data.package_id
+        )
+        return s.PickupOut(**result)

@@ -1,0 +1,51 @@
+"""A tenant's plugins: what is installed, what it enabled, with which configuration (A8)."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, put
+
+from pigeonhole.domain import tenant_plugins
+from pigeonhole.domain.context import tenant_context
+from pigeonhole.domain.errors import NotFound
+from pigeonhole.runtime import registry
+from pigeonhole.web import schemas as s
+from pigeonhole.web.auth import Caller, require
+
+
+def plugin_out(plugin: registry.InstalledPlugin, config: dict | None) -> s.PluginOut:
+    return s.PluginOut(
+        name=plugin.name,
+        distribution=plugin.distribution,
+        version=plugin.version,
+        description=plugin.description,
+        enabled=config is not None,
+        config=config,
+        config_schema=plugin.config_schema(),
+    )
+
+
+class PluginController(Controller):
+    path = "/api/v1/t/{tenant:str}/plugins"
+    tags = ["plugins"]
+
+    @get("/", summary="Installed plugins, and which this tenant enabled")
+    async def list_plugins(self, caller: Caller) -> list[s.PluginOut]:
+        require(caller, "plugins:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            enabled = await tenant_plugins.enabled(ctx)
+        return [plugin_out(p, enabled.get(p.name)) for p in sorted(registry.installed().values(), key=lambda p: p.name)]
+
+    @put("/{name:str}", summary="Enable a plugin or change its configuration (validated)")
+    async def enable(self, caller: Caller, name: str, data: s.PluginIn) -> s.PluginOut:
+        require(caller, "plugins:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            stored = await tenant_plugins.enable(ctx, name, data.config)
+        return plugin_out(registry.get(name), stored)
+
+    @delete("/{name:str}", summary="Disable a plugin for this tenant")
+    async def disable(self, caller: Caller, name: str) -> None:
+        require(caller, "plugins:write")
+        if name not in registry.installed():
+            raise NotFound("Plugin", name)
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await tenant_plugins.disable(ctx, name)
