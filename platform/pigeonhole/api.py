@@ -135,9 +135,7 @@ class LockDriver(abc.ABC):
     name: ClassVar[str]
     Config: ClassVar[type[msgspec.Struct]] = NoConfig
 
-    def __init__(
-        self, config: msgspec.Struct, doors: Sequence[int], listener: DoorListener
-    ) -> None:
+    def __init__(self, config: msgspec.Struct, doors: Sequence[int], listener: DoorListener) -> None:
         self.config = config
         self.doors = list(doors)
         self.listener = listener
@@ -152,9 +150,7 @@ class LockDriver(abc.ABC):
     async def unlock(self, door: int) -> UnlockOutcome:
         """Fire one lock and report the door's state after the pulse."""
 
-    async def unlock_many(
-        self, doors: Sequence[int], *, sequential: bool = True
-    ) -> dict[int, UnlockOutcome]:
+    async def unlock_many(self, doors: Sequence[int], *, sequential: bool = True) -> dict[int, UnlockOutcome]:
         """Open several doors, one after the other unless the board can do all at once."""
         return {door: await self.unlock(door) for door in doors}
 

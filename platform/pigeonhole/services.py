@@ -30,7 +30,9 @@ class Services:
         self._relay_stop = asyncio.Event()
         self._relay_task: asyncio.Task | None = None
 
-    async def start(self, *, worker: bool | None = None, agent: bool | None = None, relay_: bool = True) -> None:
+    async def start(
+        self, *, worker: bool | None = None, agent: bool | None = None, relay_: bool = True
+    ) -> None:
         s = self.settings
         await engine.connect(s)
         self.broker = brokers.make_broker(s.broker_url)

@@ -75,11 +75,9 @@ class Settings:
     public_url: str = ""
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         data_dir = _data_dir()
-        db = os.environ.get(
-            "PIGEONHOLE_DATABASE_URL", f"sqlite:///{data_dir / 'pigeonhole.sqlite3'}"
-        )
+        db = os.environ.get("PIGEONHOLE_DATABASE_URL", f"sqlite:///{data_dir / 'pigeonhole.sqlite3'}")
         port = int(os.environ.get("PORT", "8000"))
         host = os.environ.get("PIGEONHOLE_HOST", "127.0.0.1")
         broker = os.environ.get("PIGEONHOLE_BROKER_URL") or None
@@ -95,13 +93,9 @@ class Settings:
             embedded_agent=os.environ.get("PIGEONHOLE_AGENT", "embedded") == "embedded",
             # With an external broker a separate `pigeonhole worker` consumes;
             # the embedded broker lives in this process, so its worker must too.
-            embedded_worker=os.environ.get(
-                "PIGEONHOLE_WORKER", "external" if broker else "embedded"
-            )
+            embedded_worker=os.environ.get("PIGEONHOLE_WORKER", "external" if broker else "embedded")
             == "embedded",
-            outbox_redeliver_seconds=float(
-                os.environ.get("PIGEONHOLE_OUTBOX_REDELIVER_SECONDS", "300")
-            ),
+            outbox_redeliver_seconds=float(os.environ.get("PIGEONHOLE_OUTBOX_REDELIVER_SECONDS", "300")),
             public_url=os.environ.get("PIGEONHOLE_PUBLIC_URL", f"http://{host}:{port}"),
         )
 

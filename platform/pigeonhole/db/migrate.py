@@ -120,9 +120,7 @@ async def _migrate_postgres(url: str, echo) -> list[str]:
             async with conn.transaction():
                 for statement in ctx.statements:
                     await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO pigeonhole_migration VALUES ($1, now())", name
-                )
+                await conn.execute("INSERT INTO pigeonhole_migration VALUES ($1, now())", name)
             echo(f"applied {name}")
             applied.append(name)
         await conn.execute("SELECT pg_advisory_unlock(727274)")

@@ -187,6 +187,17 @@ class Notification(Table, tablename="notification"):
 
 
 ALL_TABLES: list[type[Table]] = [
-    Tenant, Outbox, TenantPlugin, Division, Location, Bank, Compartment,
-    Package, Credential, ApiKey, Event, DoorCommand, Notification,
+    Tenant,
+    Outbox,
+    TenantPlugin,
+    Division,
+    Location,
+    Bank,
+    Compartment,
+    Package,
+    Credential,
+    ApiKey,
+    Event,
+    DoorCommand,
+    Notification,
 ]

@@ -37,8 +37,13 @@ class _Handler:
 
 
 class MailSink:
-    def __init__(self, folder: Path, host: str = "127.0.0.1", port: int = 8025,
-                 on_mail: Callable[[str, str, Path], None] | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        host: str = "127.0.0.1",
+        port: int = 8025,
+        on_mail: Callable[[str, str, Path], None] | None = None,
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.controller = Controller(_Handler(folder, on_mail), hostname=host, port=port)

@@ -37,14 +37,22 @@ async def create(ctx: Ctx, name: str, role: str, bank_id: UUID | None = None) ->
 
 async def list_keys(ctx: Ctx) -> list[dict]:
     return await ctx.scope.select(
-        ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.bank_id, ApiKey.prefix,
-        ApiKey.created_at, ApiKey.last_used_at, ApiKey.revoked_at,
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.role,
+        ApiKey.bank_id,
+        ApiKey.prefix,
+        ApiKey.created_at,
+        ApiKey.last_used_at,
+        ApiKey.revoked_at,
     ).order_by(ApiKey.created_at)
 
 
 async def revoke(ctx: Ctx, key_id: UUID) -> None:
-    updated = await ctx.scope.update(ApiKey, {ApiKey.revoked_at: clock.now()}).where(
-        (ApiKey.id == key_id) & ApiKey.revoked_at.is_null()
-    ).returning(ApiKey.id)
+    updated = (
+        await ctx.scope.update(ApiKey, {ApiKey.revoked_at: clock.now()})
+        .where((ApiKey.id == key_id) & ApiKey.revoked_at.is_null())
+        .returning(ApiKey.id)
+    )
     if not updated:
         raise NotFound("API key", key_id)

@@ -75,6 +75,6 @@ async def issue(
 
 
 async def revoke_for_package(ctx: Ctx, package_id: UUID, status: str = "revoked") -> None:
-    await ctx.scope.update(
-        Credential, {Credential.status: status, Credential.used_at: clock.now()}
-    ).where((Credential.package_id == package_id) & (Credential.status == "active"))
+    await ctx.scope.update(Credential, {Credential.status: status, Credential.used_at: clock.now()}).where(
+        (Credential.package_id == package_id) & (Credential.status == "active")
+    )

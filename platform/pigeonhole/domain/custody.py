@@ -75,7 +75,5 @@ def as_dict(row: dict) -> dict[str, Any]:
 
 
 async def for_package(ctx: Ctx, package_id: UUID) -> list[dict[str, Any]]:
-    rows = await (
-        ctx.scope.select(Event).where(Event.package_id == package_id).order_by(Event.at)
-    )
+    rows = await ctx.scope.select(Event).where(Event.package_id == package_id).order_by(Event.at)
     return [as_dict(r) for r in rows]

@@ -28,7 +28,9 @@ async def door_changed(tenant_id: UUID, bank_id: UUID, door: int, state: DoorSta
             .first()
         )
         if comp is None:
-            await custody.append(ctx, f"door.{state.value}", bank_id=bank_id, data={"door": door, "unknown_door": True})
+            await custody.append(
+                ctx, f"door.{state.value}", bank_id=bank_id, data={"door": door, "unknown_door": True}
+            )
             return
         kind = f"door.{state.value}"
         if state == DoorState.OPEN and comp["status"] in ("available", "occupied", "out_of_service"):

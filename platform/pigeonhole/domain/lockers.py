@@ -53,9 +53,7 @@ def validate_driver(ctx: Ctx, driver: str, config: dict | None) -> msgspec.Struc
     drivers = ctx.plugins.lock_drivers()
     if driver not in drivers:
         enabled = ", ".join(sorted(drivers)) or "none"
-        raise Invalid(
-            f"Lock driver '{driver}' is not enabled for this tenant (enabled drivers: {enabled})"
-        )
+        raise Invalid(f"Lock driver '{driver}' is not enabled for this tenant (enabled drivers: {enabled})")
     try:
         return msgspec.convert(config or {}, drivers[driver].Config, strict=False)
     except msgspec.ValidationError as exc:
@@ -147,9 +145,7 @@ async def create_bank(
         bank_rules = msgspec.convert(settings or {}, BankSettings)
     except msgspec.ValidationError as exc:
         raise Invalid(f"Invalid bank settings: {exc}") from None
-    if await ctx.scope.exists(Bank).where(
-        (Bank.location_id == location_id) & (Bank.name == name)
-    ):
+    if await ctx.scope.exists(Bank).where((Bank.location_id == location_id) & (Bank.name == name)):
         raise Conflict(f"A locker bank named '{name}' already exists at this location")
     bank_id = uuid.uuid4()
     await ctx.scope.insert(
@@ -212,9 +208,7 @@ async def delete_bank(ctx: Ctx, bank_id: UUID) -> None:
     if held:
         raise Conflict(f"Locker bank '{bank['name']}' still holds {held} package(s)")
     if await ctx.scope.exists(Package).where(Package.bank_id == bank_id):
-        raise Conflict(
-            f"Locker bank '{bank['name']}' has package history; take it out of service instead"
-        )
+        raise Conflict(f"Locker bank '{bank['name']}' has package history; take it out of service instead")
     await ctx.scope.delete(Compartment).where(Compartment.bank_id == bank_id)
     await ctx.scope.delete(Bank).where(Bank.id == bank_id)
 
@@ -228,7 +222,9 @@ async def add_compartments(ctx: Ctx, bank_id: UUID, specs: list[dict]) -> list[d
     return await compartments(ctx, bank_id)
 
 
-async def set_in_service(ctx: Ctx, bank_id: UUID, compartment_id: UUID, in_service: bool, note: str = "") -> dict:
+async def set_in_service(
+    ctx: Ctx, bank_id: UUID, compartment_id: UUID, in_service: bool, note: str = ""
+) -> dict:
     """Take a compartment out of service (D3) or put it back.
 
     Only an empty compartment leaves service: a package inside would be
@@ -247,9 +243,18 @@ async def set_in_service(ctx: Ctx, bank_id: UUID, compartment_id: UUID, in_servi
                 f"Compartment {comp['door']} is {comp['status']}; empty it before taking it out of service"
             )
         new_status, kind = "out_of_service", "compartment.out_of_service"
-    updated = await ctx.scope.update(
-        Compartment, {Compartment.status: new_status, Compartment.status_note: note, Compartment.updated_at: clock.now()}
-    ).where((Compartment.id == compartment_id) & (Compartment.status == comp["status"])).returning(Compartment.id)
+    updated = (
+        await ctx.scope.update(
+            Compartment,
+            {
+                Compartment.status: new_status,
+                Compartment.status_note: note,
+                Compartment.updated_at: clock.now(),
+            },
+        )
+        .where((Compartment.id == compartment_id) & (Compartment.status == comp["status"]))
+        .returning(Compartment.id)
+    )
     if not updated:
         raise Conflict(f"Compartment {comp['door']} changed meanwhile; try again")
     await custody.append(

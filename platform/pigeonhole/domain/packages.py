@@ -85,7 +85,9 @@ async def _allocate(ctx: Ctx, bank: dict, size: str, package_id: UUID, compartme
         if comp["status"] != "available":
             raise Conflict(f"Compartment {comp['door']} of bank '{bank['name']}' is {comp['status']}")
         if comp["size_rank"] < rank:
-            raise Invalid(f"Compartment {comp['door']} (size {comp['size']}) is too small for a package of size {size}")
+            raise Invalid(
+                f"Compartment {comp['door']} (size {comp['size']}) is too small for a package of size {size}"
+            )
         candidates = [comp]
     else:
         largest = await (
@@ -111,10 +113,18 @@ async def _allocate(ctx: Ctx, bank: dict, size: str, package_id: UUID, compartme
             query = query.lock_rows("UPDATE", skip_locked=True)
         candidates = await query
     for comp in candidates:
-        taken = await ctx.scope.update(
-            Compartment,
-            {Compartment.status: "reserved", Compartment.package_id: package_id, Compartment.updated_at: clock.now()},
-        ).where((Compartment.id == comp["id"]) & (Compartment.status == "available")).returning(Compartment.id)
+        taken = (
+            await ctx.scope.update(
+                Compartment,
+                {
+                    Compartment.status: "reserved",
+                    Compartment.package_id: package_id,
+                    Compartment.updated_at: clock.now(),
+                },
+            )
+            .where((Compartment.id == comp["id"]) & (Compartment.status == "available"))
+            .returning(Compartment.id)
+        )
         if taken:
             return comp
     raise Conflict(
@@ -211,7 +221,12 @@ async def open_for_deposit(
                 package_id=package_id,
                 bank_id=bank["id"],
                 compartment_id=comp["id"],
-                data={"door": comp["door"], "purpose": "deposit", "outcome": outcome, "command_id": str(command_id)},
+                data={
+                    "door": comp["door"],
+                    "purpose": "deposit",
+                    "outcome": outcome,
+                    "command_id": str(command_id),
+                },
             )
             return {"door": comp["door"], "outcome": outcome}
         await ctx.scope.update(
@@ -232,7 +247,12 @@ async def open_for_deposit(
             package_id=package_id,
             bank_id=bank["id"],
             compartment_id=comp["id"],
-            data={"door": comp["door"], "purpose": "deposit", "outcome": outcome, "command_id": str(command_id)},
+            data={
+                "door": comp["door"],
+                "purpose": "deposit",
+                "outcome": outcome,
+                "command_id": str(command_id),
+            },
         )
     raise DoorFailed(
         f"Door {comp['door']} of bank '{bank['name']}' did not open ({outcome}); it is now out of "
@@ -262,12 +282,17 @@ async def complete_deposit(ctx: Ctx, comp: dict) -> None:
     pv = view(package)
     hold = workflow.hold_period(pv) if workflow else None
     expires = now + hold if hold else None
-    await ctx.scope.update(
-        Compartment, {Compartment.status: "occupied", Compartment.updated_at: now}
-    ).where(Compartment.id == comp["id"])
+    await ctx.scope.update(Compartment, {Compartment.status: "occupied", Compartment.updated_at: now}).where(
+        Compartment.id == comp["id"]
+    )
     await ctx.scope.update(
         Package,
-        {Package.status: "ready", Package.deposited_at: now, Package.ready_at: now, Package.expires_at: expires},
+        {
+            Package.status: "ready",
+            Package.deposited_at: now,
+            Package.ready_at: now,
+            Package.expires_at: expires,
+        },
     ).where(Package.id == package["id"])
     methods = workflow.pickup_methods(pv) if workflow else ["pin"]
     secrets: dict[str, str] = {}
@@ -280,7 +305,11 @@ async def complete_deposit(ctx: Ctx, comp: dict) -> None:
         package_id=package["id"],
         bank_id=bank["id"],
         compartment_id=comp["id"],
-        data={"door": comp["door"], "expires_at": expires.isoformat() if expires else None, "credentials": methods},
+        data={
+            "door": comp["door"],
+            "expires_at": expires.isoformat() if expires else None,
+            "credentials": methods,
+        },
     )
     data = message_data(ctx, package, bank, location, comp)
     data["expires_at"] = expires.isoformat() if expires else None

@@ -140,7 +140,12 @@ async def _claim(ctx: Ctx, bank_id: UUID, method: str, secret: str, package_id: 
     else:
         cred = await query.where(Credential.digest == digest).first()
         if cred is None:
-            return await _record_failure(ctx, bank, "This code is not valid at this locker bank"), None, None, None
+            return (
+                await _record_failure(ctx, bank, "This code is not valid at this locker bank"),
+                None,
+                None,
+                None,
+            )
     now = clock.now()
     if cred["expires_at"] is not None and cred["expires_at"] <= now:
         await ctx.scope.update(Credential, {Credential.status: "expired"}).where(Credential.id == cred["id"])
@@ -149,9 +154,11 @@ async def _claim(ctx: Ctx, bank_id: UUID, method: str, secret: str, package_id: 
     if ctx.actor.key_id is not None:
         await ctx.scope.update(ApiKey, {ApiKey.code_failures: 0}).where(ApiKey.id == ctx.actor.key_id)
     package = await packages.get_package(ctx, cred["package_id"])
-    claimed = await ctx.scope.update(Package, {Package.status: "collecting"}).where(
-        (Package.id == package["id"]) & (Package.status == "ready")
-    ).returning(Package.id)
+    claimed = (
+        await ctx.scope.update(Package, {Package.status: "collecting"})
+        .where((Package.id == package["id"]) & (Package.status == "ready"))
+        .returning(Package.id)
+    )
     if not claimed:
         return Forbidden(f"Package {package['tracking_id']} is {package['status']}"), None, None, None
     comp = await ctx.scope.select(Compartment).where(Compartment.id == package["compartment_id"]).first()
@@ -160,7 +167,13 @@ async def _claim(ctx: Ctx, bank_id: UUID, method: str, secret: str, package_id: 
 
 
 async def pickup(
-    tenant: TenantInfo, actor: Actor, bank_id: UUID, secret: str, *, method: str = "pin", package_id: UUID | None = None
+    tenant: TenantInfo,
+    actor: Actor,
+    bank_id: UUID,
+    secret: str,
+    *,
+    method: str = "pin",
+    package_id: UUID | None = None,
 ) -> dict:
     async with tenant_context(tenant, actor) as ctx:
         error, package, comp, command_id = await _claim(ctx, bank_id, method, secret, package_id)
@@ -181,7 +194,12 @@ async def pickup(
                 package_id=package["id"],
                 bank_id=bank_id,
                 compartment_id=comp["id"],
-                data={"door": comp["door"], "purpose": "pickup", "outcome": outcome, "command_id": str(command_id)},
+                data={
+                    "door": comp["door"],
+                    "purpose": "pickup",
+                    "outcome": outcome,
+                    "command_id": str(command_id),
+                },
             )
         else:
             person = package["recipient_name"]
@@ -209,7 +227,12 @@ async def pickup(
                 bank_id=bank_id,
                 compartment_id=comp["id"],
                 method=method,
-                data={"person": person, "door": comp["door"], "outcome": outcome, "command_id": str(command_id)},
+                data={
+                    "person": person,
+                    "door": comp["door"],
+                    "outcome": outcome,
+                    "command_id": str(command_id),
+                },
             )
             fresh = await packages.get_package(ctx, package["id"])
             bank_row, location = await packages.bank_and_location(ctx, bank_id)

@@ -35,7 +35,9 @@ async def enabled(ctx: Ctx) -> dict[str, dict]:
 
 
 async def _bump(ctx: Ctx) -> None:
-    await Tenant.update({Tenant.plugins_version: Tenant.plugins_version + 1}).where(Tenant.id == ctx.tenant_id)
+    await Tenant.update({Tenant.plugins_version: Tenant.plugins_version + 1}).where(
+        Tenant.id == ctx.tenant_id
+    )
 
 
 async def enable(ctx: Ctx, name: str, config: dict | None) -> dict:

@@ -140,8 +140,15 @@ async def apply(folder: Path) -> Report:
             encoded = msgspec.json.encode(settings).decode()
             if existing is None:
                 await Tenant.insert(
-                    Tenant(id=tenant_id, slug=manifest.slug, name=manifest.name, status="active",
-                           settings=encoded, plugins_version=0, created_at=clock.now())
+                    Tenant(
+                        id=tenant_id,
+                        slug=manifest.slug,
+                        name=manifest.name,
+                        status="active",
+                        settings=encoded,
+                        plugins_version=0,
+                        created_at=clock.now(),
+                    )
                 )
                 report.add(f"+ tenant {manifest.slug} ({manifest.name})")
             else:
@@ -151,13 +158,23 @@ async def apply(folder: Path) -> Report:
                 if msgspec.json.decode(existing["settings"]) != settings:
                     await Tenant.update({Tenant.settings: encoded}).where(Tenant.id == tenant_id)
                     report.add("~ tenant settings and branding")
-            info = TenantInfo(id=tenant_id, slug=manifest.slug, name=manifest.name, status="active",
-                              plugins_version=-1, settings=settings)
+            info = TenantInfo(
+                id=tenant_id,
+                slug=manifest.slug,
+                name=manifest.name,
+                status="active",
+                plugins_version=-1,
+                settings=settings,
+            )
             plugins_changed = await _apply_plugins(scope, tenant_id, manifest, report)
             if plugins_changed:
-                await Tenant.update({Tenant.plugins_version: Tenant.plugins_version + 1}).where(Tenant.id == tenant_id)
+                await Tenant.update({Tenant.plugins_version: Tenant.plugins_version + 1}).where(
+                    Tenant.id == tenant_id
+                )
             enabled = [tenant_plugins.EnabledPlugin(n, c) for n, c in manifest.plugins.items()]
-            ctx = Ctx(scope=scope, tenant=info, plugins=tenant_plugins.build(tenant_id, -1, enabled), actor=SYSTEM)
+            ctx = Ctx(
+                scope=scope, tenant=info, plugins=tenant_plugins.build(tenant_id, -1, enabled), actor=SYSTEM
+            )
             await _apply_hierarchy(ctx, manifest, report)
             await _apply_keys(ctx, manifest, report)
     except DomainError as exc:
@@ -189,7 +206,11 @@ async def _apply_plugins(scope, tenant_id, manifest: Manifest, report: Report) -
         elif row["config"] != stored or row["position"] != position:
             await scope.update(
                 TenantPlugin,
-                {TenantPlugin.config: stored, TenantPlugin.position: position, TenantPlugin.updated_at: clock.now()},
+                {
+                    TenantPlugin.config: stored,
+                    TenantPlugin.position: position,
+                    TenantPlugin.updated_at: clock.now(),
+                },
             ).where(TenantPlugin.id == row["id"])
             report.add(f"~ plugin {name} configuration")
             changed = True
@@ -208,9 +229,11 @@ async def _apply_hierarchy(ctx: Ctx, manifest: Manifest, report: Report) -> None
             division = await hierarchy.create_division(ctx, dspec.name)
             report.add(f"+ division {dspec.name}")
         for lspec in dspec.locations:
-            location = await scope.select(Location).where(
-                (Location.division_id == division["id"]) & (Location.name == lspec.name)
-            ).first()
+            location = (
+                await scope.select(Location)
+                .where((Location.division_id == division["id"]) & (Location.name == lspec.name))
+                .first()
+            )
             if location is None:
                 location = await hierarchy.create_location(
                     ctx, division["id"], lspec.name, lspec.address, lspec.region, lspec.timezone
@@ -228,9 +251,11 @@ async def _apply_hierarchy(ctx: Ctx, manifest: Manifest, report: Report) -> None
 
 async def _apply_bank(ctx: Ctx, location: dict, spec: BankSpec, report: Report) -> None:
     scope = ctx.scope
-    bank = await scope.select(Bank).where(
-        (Bank.location_id == location["id"]) & (Bank.name == spec.name)
-    ).first()
+    bank = (
+        await scope.select(Bank)
+        .where((Bank.location_id == location["id"]) & (Bank.name == spec.name))
+        .first()
+    )
     doors = _doors(spec.compartments)
     if bank is None:
         await lockers.create_bank(
@@ -303,13 +328,26 @@ async def _apply_keys(ctx: Ctx, manifest: Manifest, report: Report) -> None:
         if row is None:
             await scope.insert(
                 ApiKey,
-                dict(id=uuid.uuid4(), name=spec.name, role=spec.role, bank_id=bank_id, prefix=spec.key[:10],
-                     digest=digest, created_at=clock.now()),
+                dict(
+                    id=uuid.uuid4(),
+                    name=spec.name,
+                    role=spec.role,
+                    bank_id=bank_id,
+                    prefix=spec.key[:10],
+                    digest=digest,
+                    created_at=clock.now(),
+                ),
             )
             report.add(f"+ api key {spec.name} ({spec.role})")
         elif (row["role"], row["bank_id"], row["digest"]) != (spec.role, bank_id, digest):
             await scope.update(
-                ApiKey, {ApiKey.role: spec.role, ApiKey.bank_id: bank_id, ApiKey.digest: digest,
-                         ApiKey.prefix: spec.key[:10], ApiKey.revoked_at: None}
+                ApiKey,
+                {
+                    ApiKey.role: spec.role,
+                    ApiKey.bank_id: bank_id,
+                    ApiKey.digest: digest,
+                    ApiKey.prefix: spec.key[:10],
+                    ApiKey.revoked_at: None,
+                },
             ).where(ApiKey.id == row["id"])
             report.add(f"~ api key {spec.name}")

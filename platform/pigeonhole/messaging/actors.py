@@ -54,20 +54,24 @@ async def deliver(tenant_id: UUID, outbox_id: UUID, notification_id: UUID) -> st
         if row is None or row["status"] in ("sent", "failed"):
             await _mark_outbox_done(outbox_id)
             return row["status"] if row else "missing"
-        claimed = await ctx.scope.update(
-            Notification,
-            {
-                Notification.status: "sending",
-                Notification.lease_until: now + _lease(),
-                Notification.attempts: Notification.attempts + 1,
-            },
-        ).where(
-            (Notification.id == notification_id)
-            & (
-                (Notification.status == "queued")
-                | ((Notification.status == "sending") & (Notification.lease_until < now))
+        claimed = (
+            await ctx.scope.update(
+                Notification,
+                {
+                    Notification.status: "sending",
+                    Notification.lease_until: now + _lease(),
+                    Notification.attempts: Notification.attempts + 1,
+                },
             )
-        ).returning(Notification.attempts)
+            .where(
+                (Notification.id == notification_id)
+                & (
+                    (Notification.status == "queued")
+                    | ((Notification.status == "sending") & (Notification.lease_until < now))
+                )
+            )
+            .returning(Notification.attempts)
+        )
         if not claimed:
             return "busy"
         attempts = claimed[0]["attempts"]
@@ -96,13 +100,26 @@ async def deliver(tenant_id: UUID, outbox_id: UUID, notification_id: UUID) -> st
     async with tenant_context(tenant) as ctx:
         done = clock.now()
         if result_ok:
-            values = {Notification.status: "sent", Notification.sent_at: done, Notification.sealed: None,
-                      Notification.last_error: None, Notification.lease_until: None}
+            values = {
+                Notification.status: "sent",
+                Notification.sent_at: done,
+                Notification.sealed: None,
+                Notification.last_error: None,
+                Notification.lease_until: None,
+            }
         elif not retry or attempts >= MAX_ATTEMPTS:
-            values = {Notification.status: "failed", Notification.sealed: None, Notification.last_error: detail,
-                      Notification.lease_until: None}
+            values = {
+                Notification.status: "failed",
+                Notification.sealed: None,
+                Notification.last_error: detail,
+                Notification.lease_until: None,
+            }
         else:
-            values = {Notification.status: "queued", Notification.last_error: detail, Notification.lease_until: None}
+            values = {
+                Notification.status: "queued",
+                Notification.last_error: detail,
+                Notification.lease_until: None,
+            }
         await ctx.scope.update(Notification, values).where(Notification.id == notification_id)
         if result_ok or not retry or attempts >= MAX_ATTEMPTS:
             await _mark_outbox_done(outbox_id)
@@ -122,5 +139,10 @@ def declare(broker: dramatiq.Broker, queue_name: str) -> None:
         actor_name="deliver_notification",
         queue_name=queue_name,
         priority=0,
-        options={"max_retries": MAX_ATTEMPTS, "min_backoff": 1000, "max_backoff": 300_000, "time_limit": 120_000},
+        options={
+            "max_retries": MAX_ATTEMPTS,
+            "min_backoff": 1000,
+            "max_backoff": 300_000,
+            "time_limit": 120_000,
+        },
     )

@@ -97,7 +97,9 @@ def as_dict(row: dict) -> dict:
 
 
 async def for_package(ctx: Ctx, package_id: uuid.UUID) -> list[dict]:
-    rows = await ctx.scope.select(Notification).where(Notification.package_id == package_id).order_by(
-        Notification.created_at
+    rows = (
+        await ctx.scope.select(Notification)
+        .where(Notification.package_id == package_id)
+        .order_by(Notification.created_at)
     )
     return [as_dict(r) for r in rows]

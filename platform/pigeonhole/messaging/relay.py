@@ -45,7 +45,9 @@ def _due(redeliver_seconds: float):
     return Outbox.done_at.is_null() & (Outbox.published_at.is_null() | (Outbox.published_at < cutoff))
 
 
-async def relay_once(broker: dramatiq.Broker, queue_name: str, redeliver_seconds: float, limit: int = 200) -> int:
+async def relay_once(
+    broker: dramatiq.Broker, queue_name: str, redeliver_seconds: float, limit: int = 200
+) -> int:
     # A cheap read first: SQLite would otherwise take its write lock on every poll.
     if not await Outbox.exists().where(_due(redeliver_seconds)):
         return 0
@@ -72,7 +74,9 @@ async def relay_once(broker: dramatiq.Broker, queue_name: str, redeliver_seconds
     return len(rows)
 
 
-async def run(broker: dramatiq.Broker, queue_name: str, redeliver_seconds: float, stop: asyncio.Event, poll: float = 0.5) -> None:
+async def run(
+    broker: dramatiq.Broker, queue_name: str, redeliver_seconds: float, stop: asyncio.Event, poll: float = 0.5
+) -> None:
     global _wake, _wake_loop
     _wake = asyncio.Event()
     _wake_loop = asyncio.get_running_loop()

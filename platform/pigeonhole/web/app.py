@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Request, Router
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
@@ -50,7 +51,7 @@ def plugin_routers() -> list[Router]:
     """Mount each installed plugin's routes under its own prefix, guarded per tenant."""
     pm = registry.platform_pm()
     routers = []
-    for name, plugin in pm.list_name_plugin():
+    for name, _plugin in pm.list_name_plugin():
         others = [p for n, p in pm.list_name_plugin() if n != name]
         handlers = [h for batch in pm.subset_hook_caller("pigeonhole_routes", others)() for h in batch or ()]
         if handlers:
@@ -67,30 +68,36 @@ def plugin_routers() -> list[Router]:
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
+    """The application; it starts and stops its services, unless given running ones."""
     settings = settings or get_settings()
+    owned = services is None
     services = services or Services(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await services.start()
-        app.state.services = services
+        if owned:
+            await services.start()
         try:
             yield
         finally:
-            await services.stop()
+            if owned:
+                await services.stop()
 
     return Litestar(
         route_handlers=[health, *TENANT_CONTROLLERS, *plugin_routers()],
         dependencies={"caller": Provide(caller_dependency)},
         exception_handlers={DomainError: domain_error_handler},
         lifespan=[lifespan],
+        state=State({"services": services}),
         openapi_config=OpenAPIConfig(
             title="Pigeonhole API",
             version=__version__,
             path="/api/v1/schema",
             description="Multi-tenant smart parcel lockers. Every tenant route is under /api/v1/t/{tenant}.",
             components=Components(
-                security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")}
+                security_schemes={
+                    "apiKey": SecurityScheme(type="http", scheme="bearer", description="API key")
+                }
             ),
             security=[{"apiKey": []}],
         ),

@@ -24,10 +24,25 @@ from pigeonhole.security.secrets import keyed_digest
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     "admin": {
-        "hierarchy:read", "hierarchy:write", "banks:read", "banks:write", "packages:read",
-        "packages:write", "pickup", "plugins:read", "plugins:write", "doors:open",
+        "hierarchy:read",
+        "hierarchy:write",
+        "banks:read",
+        "banks:write",
+        "packages:read",
+        "packages:write",
+        "pickup",
+        "plugins:read",
+        "plugins:write",
+        "doors:open",
     },
-    "operator": {"hierarchy:read", "banks:read", "banks:write", "packages:read", "packages:write", "doors:open"},
+    "operator": {
+        "hierarchy:read",
+        "banks:read",
+        "banks:write",
+        "packages:read",
+        "packages:write",
+        "doors:open",
+    },
     "kiosk": {"banks:read", "pickup"},
     "agent": {"banks:read"},
 }
@@ -64,7 +79,9 @@ async def authenticate(connection: ASGIConnection, tenant_slug: str) -> Caller:
         raise Unauthenticated("Missing credentials: send 'Authorization: Bearer <API key>'")
     digest = api_key_digest(key.strip())
     async with tenant_tx(tenant.id, write=False) as scope:
-        row = await scope.select(ApiKey).where((ApiKey.digest == digest) & ApiKey.revoked_at.is_null()).first()
+        row = (
+            await scope.select(ApiKey).where((ApiKey.digest == digest) & ApiKey.revoked_at.is_null()).first()
+        )
     if row is None:
         raise Unauthenticated(f"Invalid API key for tenant '{tenant_slug}'")
     now = clock.now()
@@ -77,10 +94,10 @@ async def authenticate(connection: ASGIConnection, tenant_slug: str) -> Caller:
     )
 
 
-async def caller_dependency(request: Request, tenant: str) -> Caller:
+async def caller_dependency(request: Request) -> Caller:
     cached = request.scope.get("pigeonhole_caller")
     if cached is not None:
         return cached
-    caller = await authenticate(request, tenant)
+    caller = await authenticate(request, request.path_params["tenant"])
     request.scope["pigeonhole_caller"] = caller
     return caller

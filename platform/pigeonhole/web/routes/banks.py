@@ -6,6 +6,8 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from pigeonhole.domain import commands, lockers
 from pigeonhole.domain.context import Ctx, tenant_context
@@ -29,7 +31,7 @@ def bank_out(row: dict, comps: list[dict] | None = None) -> s.Bank:
     )
 
 
-async def visible_bank(ctx: Ctx, caller: Caller, bank_id: UUID) -> dict:
+async def visible_bank(ctx: Ctx, caller: NamedDependency[Caller], bank_id: FromPath[UUID]) -> dict:
     """A kiosk sees its own bank only; any other is 'not found'."""
     if caller.actor.bank_id is not None and caller.actor.bank_id != bank_id:
         raise NotFound("Locker bank", bank_id)
@@ -41,7 +43,9 @@ class BankController(Controller):
     tags = ["lockers"]
 
     @get("/")
-    async def list_banks(self, caller: Caller, location_id: UUID | None = None) -> list[s.Bank]:
+    async def list_banks(
+        self, caller: NamedDependency[Caller], location_id: FromQuery[UUID | None] = None
+    ) -> list[s.Bank]:
         require(caller, "banks:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             rows = await lockers.list_banks(ctx, location_id)
@@ -50,7 +54,7 @@ class BankController(Controller):
             return [bank_out(r) for r in rows]
 
     @post("/")
-    async def create_bank(self, caller: Caller, data: s.BankIn) -> s.Bank:
+    async def create_bank(self, caller: NamedDependency[Caller], data: JSONBody[s.BankIn]) -> s.Bank:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             row = await lockers.create_bank(
@@ -66,37 +70,47 @@ class BankController(Controller):
             return bank_out(row, await lockers.compartments(ctx, row["id"]))
 
     @get("/{bank_id:uuid}", summary="A bank with its compartments and a count by state")
-    async def get_bank(self, caller: Caller, bank_id: UUID, status: str | None = None) -> s.Bank:
+    async def get_bank(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], status: FromQuery[str | None] = None
+    ) -> s.Bank:
         require(caller, "banks:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             row = await visible_bank(ctx, caller, bank_id)
             return bank_out(row, await lockers.compartments(ctx, bank_id, status))
 
     @patch("/{bank_id:uuid}")
-    async def update_bank(self, caller: Caller, bank_id: UUID, data: s.BankPatch) -> s.Bank:
+    async def update_bank(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], data: JSONBody[s.BankPatch]
+    ) -> s.Bank:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             row = await lockers.update_bank(ctx, bank_id, **msgspec.structs.asdict(data))
             return bank_out(row)
 
     @delete("/{bank_id:uuid}")
-    async def delete_bank(self, caller: Caller, bank_id: UUID) -> None:
+    async def delete_bank(self, caller: NamedDependency[Caller], bank_id: FromPath[UUID]) -> None:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             await lockers.delete_bank(ctx, bank_id)
 
     @get("/{bank_id:uuid}/compartments")
-    async def list_compartments(self, caller: Caller, bank_id: UUID, status: str | None = None) -> list[s.Compartment]:
+    async def list_compartments(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], status: FromQuery[str | None] = None
+    ) -> list[s.Compartment]:
         require(caller, "banks:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             await visible_bank(ctx, caller, bank_id)
             return s.out(s.Compartment, await lockers.compartments(ctx, bank_id, status))
 
     @post("/{bank_id:uuid}/compartments", summary="Add compartments to a bank")
-    async def add_compartments(self, caller: Caller, bank_id: UUID, data: s.CompartmentsIn) -> list[s.Compartment]:
+    async def add_compartments(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], data: JSONBody[s.CompartmentsIn]
+    ) -> list[s.Compartment]:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
-            rows = await lockers.add_compartments(ctx, bank_id, [msgspec.to_builtins(c) for c in data.compartments])
+            rows = await lockers.add_compartments(
+                ctx, bank_id, [msgspec.to_builtins(c) for c in data.compartments]
+            )
             return s.out(s.Compartment, rows)
 
     @post(
@@ -105,7 +119,11 @@ class BankController(Controller):
         status_code=200,
     )
     async def set_service(
-        self, caller: Caller, bank_id: UUID, compartment_id: UUID, data: s.ServiceIn
+        self,
+        caller: NamedDependency[Caller],
+        bank_id: FromPath[UUID],
+        compartment_id: FromPath[UUID],
+        data: JSONBody[s.ServiceIn],
     ) -> s.Compartment:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
@@ -113,7 +131,9 @@ class BankController(Controller):
             return s.out(s.Compartment, row)
 
     @get("/{bank_id:uuid}/commands", summary="Door commands: sent, acknowledged, outcome")
-    async def door_commands(self, caller: Caller, bank_id: UUID) -> list[s.DoorCommandOut]:
+    async def door_commands(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID]
+    ) -> list[s.DoorCommandOut]:
         require(caller, "banks:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             await visible_bank(ctx, caller, bank_id)

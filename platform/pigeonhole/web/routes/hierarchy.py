@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from pigeonhole.domain import hierarchy
 from pigeonhole.domain.context import tenant_context
@@ -19,13 +21,13 @@ class EnterpriseController(Controller):
     tags = ["hierarchy"]
 
     @get("/", summary="The tenant's enterprise (top of the hierarchy)")
-    async def show(self, caller: Caller) -> s.Enterprise:
+    async def show(self, caller: NamedDependency[Caller]) -> s.Enterprise:
         require(caller, "hierarchy:read")
         t = caller.tenant
         return s.Enterprise(id=t.id, slug=t.slug, name=t.name, status=t.status)
 
     @put("/", summary="Rename the enterprise")
-    async def rename(self, caller: Caller, data: s.EnterpriseIn) -> s.Enterprise:
+    async def rename(self, caller: NamedDependency[Caller], data: JSONBody[s.EnterpriseIn]) -> s.Enterprise:
         require(caller, "hierarchy:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             await hierarchy.rename_enterprise(ctx, data.name)
@@ -38,31 +40,35 @@ class DivisionController(Controller):
     tags = ["hierarchy"]
 
     @get("/")
-    async def list_divisions(self, caller: Caller) -> list[s.Division]:
+    async def list_divisions(self, caller: NamedDependency[Caller]) -> list[s.Division]:
         require(caller, "hierarchy:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return s.out(s.Division, await hierarchy.list_divisions(ctx))
 
     @post("/")
-    async def create_division(self, caller: Caller, data: s.DivisionIn) -> s.Division:
+    async def create_division(
+        self, caller: NamedDependency[Caller], data: JSONBody[s.DivisionIn]
+    ) -> s.Division:
         require(caller, "hierarchy:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             return s.out(s.Division, await hierarchy.create_division(ctx, data.name))
 
     @get("/{division_id:uuid}")
-    async def get_division(self, caller: Caller, division_id: UUID) -> s.Division:
+    async def get_division(self, caller: NamedDependency[Caller], division_id: FromPath[UUID]) -> s.Division:
         require(caller, "hierarchy:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return s.out(s.Division, await hierarchy.get_division(ctx, division_id))
 
     @patch("/{division_id:uuid}", summary="Rename a division")
-    async def rename_division(self, caller: Caller, division_id: UUID, data: s.DivisionIn) -> s.Division:
+    async def rename_division(
+        self, caller: NamedDependency[Caller], division_id: FromPath[UUID], data: JSONBody[s.DivisionIn]
+    ) -> s.Division:
         require(caller, "hierarchy:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             return s.out(s.Division, await hierarchy.rename_division(ctx, division_id, data.name))
 
     @delete("/{division_id:uuid}", summary="Delete a division (refused while it has locations)")
-    async def delete_division(self, caller: Caller, division_id: UUID) -> None:
+    async def delete_division(self, caller: NamedDependency[Caller], division_id: FromPath[UUID]) -> None:
         require(caller, "hierarchy:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             await hierarchy.delete_division(ctx, division_id)
@@ -73,13 +79,17 @@ class LocationController(Controller):
     tags = ["hierarchy"]
 
     @get("/")
-    async def list_locations(self, caller: Caller, division_id: UUID | None = None) -> list[s.Location]:
+    async def list_locations(
+        self, caller: NamedDependency[Caller], division_id: FromQuery[UUID | None] = None
+    ) -> list[s.Location]:
         require(caller, "hierarchy:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return s.out(s.Location, await hierarchy.list_locations(ctx, division_id))
 
     @post("/")
-    async def create_location(self, caller: Caller, data: s.LocationIn) -> s.Location:
+    async def create_location(
+        self, caller: NamedDependency[Caller], data: JSONBody[s.LocationIn]
+    ) -> s.Location:
         require(caller, "hierarchy:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             row = await hierarchy.create_location(
@@ -88,13 +98,15 @@ class LocationController(Controller):
             return s.out(s.Location, row)
 
     @get("/{location_id:uuid}")
-    async def get_location(self, caller: Caller, location_id: UUID) -> s.Location:
+    async def get_location(self, caller: NamedDependency[Caller], location_id: FromPath[UUID]) -> s.Location:
         require(caller, "hierarchy:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return s.out(s.Location, await hierarchy.get_location(ctx, location_id))
 
     @patch("/{location_id:uuid}", summary="Rename, move or edit a location")
-    async def update_location(self, caller: Caller, location_id: UUID, data: s.LocationPatch) -> s.Location:
+    async def update_location(
+        self, caller: NamedDependency[Caller], location_id: FromPath[UUID], data: JSONBody[s.LocationPatch]
+    ) -> s.Location:
         require(caller, "hierarchy:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             row = await hierarchy.update_location(
@@ -109,7 +121,7 @@ class LocationController(Controller):
             return s.out(s.Location, row)
 
     @delete("/{location_id:uuid}", summary="Delete a location (refused while it has banks)")
-    async def delete_location(self, caller: Caller, location_id: UUID) -> None:
+    async def delete_location(self, caller: NamedDependency[Caller], location_id: FromPath[UUID]) -> None:
         require(caller, "hierarchy:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             await hierarchy.delete_location(ctx, location_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from pigeonhole.domain import apikeys
 from pigeonhole.domain.context import tenant_context
@@ -17,20 +19,20 @@ class ApiKeyController(Controller):
     tags = ["access"]
 
     @get("/")
-    async def list_keys(self, caller: Caller) -> list[s.ApiKeyOut]:
+    async def list_keys(self, caller: NamedDependency[Caller]) -> list[s.ApiKeyOut]:
         require(caller, "plugins:write")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return s.out(s.ApiKeyOut, await apikeys.list_keys(ctx))
 
     @post("/", summary="Create a key; the key itself is shown in this answer only")
-    async def create_key(self, caller: Caller, data: s.ApiKeyIn) -> s.ApiKeyOut:
+    async def create_key(self, caller: NamedDependency[Caller], data: JSONBody[s.ApiKeyIn]) -> s.ApiKeyOut:
         require(caller, "plugins:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             row, key = await apikeys.create(ctx, data.name, data.role, data.bank_id)
         return s.out(s.ApiKeyOut, {**row, "key": key})
 
     @delete("/{key_id:uuid}", summary="Revoke a key")
-    async def revoke(self, caller: Caller, key_id: UUID) -> None:
+    async def revoke(self, caller: NamedDependency[Caller], key_id: FromPath[UUID]) -> None:
         require(caller, "plugins:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             await apikeys.revoke(ctx, key_id)

@@ -6,6 +6,8 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from pigeonhole.domain import custody, packages
 from pigeonhole.domain.context import tenant_context
@@ -34,7 +36,7 @@ class PackageController(Controller):
             "when none is free the answer is 409 and nothing is recorded."
         ),
     )
-    async def receive(self, caller: Caller, data: s.PackageIn) -> s.Package:
+    async def receive(self, caller: NamedDependency[Caller], data: JSONBody[s.PackageIn]) -> s.Package:
         require(caller, "packages:write")
         body = msgspec.to_builtins(data)
         body["bank_id"] = data.bank_id
@@ -43,48 +45,60 @@ class PackageController(Controller):
             package, comp, command_id, bank = await packages.receive(ctx, body)
         if comp is None:
             return package_out(package)
-        door = await packages.open_for_deposit(caller.tenant, caller.actor, package["id"], bank, comp, command_id)
+        door = await packages.open_for_deposit(
+            caller.tenant, caller.actor, package["id"], bank, comp, command_id
+        )
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return package_out(await packages.get_package(ctx, package["id"]), door)
 
     @post("/{package_id:uuid}/deposit", summary="Put a received package into a bank", status_code=200)
-    async def deposit(self, caller: Caller, package_id: UUID, data: s.DepositIn) -> s.Package:
+    async def deposit(
+        self, caller: NamedDependency[Caller], package_id: FromPath[UUID], data: JSONBody[s.DepositIn]
+    ) -> s.Package:
         require(caller, "packages:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             comp, command_id, bank = await packages.assign(ctx, package_id, data.bank_id, data.compartment_id)
-        door = await packages.open_for_deposit(caller.tenant, caller.actor, package_id, bank, comp, command_id)
+        door = await packages.open_for_deposit(
+            caller.tenant, caller.actor, package_id, bank, comp, command_id
+        )
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return package_out(await packages.get_package(ctx, package_id), door)
 
     @get("/")
     async def list_packages(
         self,
-        caller: Caller,
-        status: str | None = None,
-        tracking_id: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
+        caller: NamedDependency[Caller],
+        status: FromQuery[str | None] = None,
+        tracking_id: FromQuery[str | None] = None,
+        limit: FromQuery[int] = 100,
+        offset: FromQuery[int] = 0,
     ) -> list[s.Package]:
         require(caller, "packages:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
-            rows = await packages.list_packages(ctx, status=status, tracking_id=tracking_id, limit=limit, offset=offset)
+            rows = await packages.list_packages(
+                ctx, status=status, tracking_id=tracking_id, limit=limit, offset=offset
+            )
             return [package_out(r) for r in rows]
 
     @get("/{package_id:uuid}")
-    async def get_package(self, caller: Caller, package_id: UUID) -> s.Package:
+    async def get_package(self, caller: NamedDependency[Caller], package_id: FromPath[UUID]) -> s.Package:
         require(caller, "packages:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             return package_out(await packages.get_package(ctx, package_id))
 
     @get("/{package_id:uuid}/events", summary="The package's chain of custody")
-    async def events(self, caller: Caller, package_id: UUID) -> list[s.Event]:
+    async def events(self, caller: NamedDependency[Caller], package_id: FromPath[UUID]) -> list[s.Event]:
         require(caller, "packages:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             await packages.get_package(ctx, package_id)
             return s.out(s.Event, await custody.for_package(ctx, package_id))
 
-    @get("/{package_id:uuid}/notifications", summary="Every message about the package and its delivery status")
-    async def notifications(self, caller: Caller, package_id: UUID) -> list[s.NotificationOut]:
+    @get(
+        "/{package_id:uuid}/notifications", summary="Every message about the package and its delivery status"
+    )
+    async def notifications(
+        self, caller: NamedDependency[Caller], package_id: FromPath[UUID]
+    ) -> list[s.NotificationOut]:
         require(caller, "packages:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             await packages.get_package(ctx, package_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from litestar import Controller, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from pigeonhole.domain import pickup
 from pigeonhole.web import schemas as s
@@ -24,7 +26,9 @@ class PickupController(Controller):
             "the bank pauses code entry after repeated wrong codes, 502 when the door did not open."
         ),
     )
-    async def pickup(self, caller: Caller, bank_id: UUID, data: s.PickupIn) -> s.PickupOut:
+    async def pickup(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], data: JSONBody[s.PickupIn]
+    ) -> s.PickupOut:
         require(caller, "pickup")
         result = await pickup.pickup(
             caller.tenant, caller.actor, bank_id, data.code, method=data.method, package_id=data.package_id

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from pigeonhole.domain import tenant_plugins
 from pigeonhole.domain.context import tenant_context
@@ -29,21 +31,26 @@ class PluginController(Controller):
     tags = ["plugins"]
 
     @get("/", summary="Installed plugins, and which this tenant enabled")
-    async def list_plugins(self, caller: Caller) -> list[s.PluginOut]:
+    async def list_plugins(self, caller: NamedDependency[Caller]) -> list[s.PluginOut]:
         require(caller, "plugins:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             enabled = await tenant_plugins.enabled(ctx)
-        return [plugin_out(p, enabled.get(p.name)) for p in sorted(registry.installed().values(), key=lambda p: p.name)]
+        return [
+            plugin_out(p, enabled.get(p.name))
+            for p in sorted(registry.installed().values(), key=lambda p: p.name)
+        ]
 
     @put("/{name:str}", summary="Enable a plugin or change its configuration (validated)")
-    async def enable(self, caller: Caller, name: str, data: s.PluginIn) -> s.PluginOut:
+    async def enable(
+        self, caller: NamedDependency[Caller], name: FromPath[str], data: JSONBody[s.PluginIn]
+    ) -> s.PluginOut:
         require(caller, "plugins:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             stored = await tenant_plugins.enable(ctx, name, data.config)
         return plugin_out(registry.get(name), stored)
 
     @delete("/{name:str}", summary="Disable a plugin for this tenant")
-    async def disable(self, caller: Caller, name: str) -> None:
+    async def disable(self, caller: NamedDependency[Caller], name: FromPath[str]) -> None:
         require(caller, "plugins:write")
         if name not in registry.installed():
             raise NotFound("Plugin", name)
