@@ -38,7 +38,8 @@ class Services:
         self.broker = brokers.make_broker(s.broker_url)
         loop.use_loop(asyncio.get_running_loop())
         if worker if worker is not None else s.embedded_worker:
-            self.worker = dramatiq.Worker(self.broker, worker_threads=4)
+            # A short poll: the in-memory queue is cheap to poll and stops quickly.
+            self.worker = dramatiq.Worker(self.broker, worker_threads=4, worker_timeout=100)
             self.worker.start()
         if relay_:
             self._relay_task = asyncio.create_task(
@@ -48,6 +49,7 @@ class Services:
         set_hub(self.hub)
         if agent if agent is not None else s.embedded_agent:
             self.hub.start_embedded_agent()
+            await self.hub.attach_all()
 
     async def stop(self) -> None:
         self._relay_stop.set()

@@ -19,7 +19,8 @@ class Api:
         return {"Authorization": f"Bearer {self.key}"} if self.key else {}
 
     async def request(self, method: str, path: str, **kwargs: Any):
-        return await self.client.request(method, self.prefix + path, headers=self._headers(), **kwargs)
+        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        return await self.client.request(method, self.prefix + path, headers=headers, **kwargs)
 
     async def get(self, path: str, **kw):
         return await self.request("GET", path, **kw)

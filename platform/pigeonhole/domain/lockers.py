@@ -18,6 +18,7 @@ from pigeonhole.db.tables import Bank, Compartment, Package
 from pigeonhole.domain import clock, custody, hierarchy
 from pigeonhole.domain.context import Ctx
 from pigeonhole.domain.errors import Conflict, Invalid, NotFound
+from pigeonhole.edge.hub import get_hub
 
 SIZES = ("xs", "s", "m", "l", "xl")
 SIZE_RANK = {name: rank for rank, name in enumerate(SIZES)}
@@ -165,6 +166,7 @@ async def create_bank(
     if rows:
         await ctx.scope.insert(Compartment, *rows)
     await custody.append(ctx, "bank.created", bank_id=bank_id, data={"name": name})
+    _reattach(ctx, bank_id)
     return await get_bank(ctx, bank_id)
 
 
@@ -197,6 +199,7 @@ async def update_bank(ctx: Ctx, bank_id: UUID, **changes) -> dict:
         values[Bank.settings] = msgspec.json.encode(rules).decode()
     if values:
         await ctx.scope.update(Bank, values).where(Bank.id == bank_id)
+        _reattach(ctx, bank_id)
     return await get_bank(ctx, bank_id)
 
 
@@ -219,6 +222,7 @@ async def add_compartments(ctx: Ctx, bank_id: UUID, specs: list[dict]) -> list[d
     rows = _compartment_rows(bank_id, specs, taken)
     if rows:
         await ctx.scope.insert(Compartment, *rows)
+        _reattach(ctx, bank_id)
     return await compartments(ctx, bank_id)
 
 
@@ -261,6 +265,12 @@ async def set_in_service(
         ctx, kind, bank_id=bank_id, compartment_id=compartment_id, data={"door": comp["door"], "note": note}
     )
     return await get_compartment(ctx, bank_id, compartment_id)
+
+
+def _reattach(ctx: Ctx, bank_id: UUID) -> None:
+    """After commit, hand the bank's new shape to the agent that serves it."""
+    tenant_id = ctx.tenant_id
+    ctx.scope.on_commit(lambda: get_hub().refresh_tenant(tenant_id, bank_id))
 
 
 def summarize(rows: list[dict]) -> dict[str, int]:

@@ -55,21 +55,65 @@ class DoorHub:
         """
         if self.agent is None:
             raise NoAgent("no agent serves this bank")
-        drivers = plugins.lock_drivers()
-        driver_cls = drivers.get(bank["driver"])
         command = UnlockCommand(
             id=command_id, tenant_id=bank["tenant_id"], bank_id=bank["id"], doors=doors, sequential=sequential
         )
-        if driver_cls is None:
+        if not await self.attach_bank(plugins, bank, bank_doors):
             return _all(command, UnlockOutcome.NO_ANSWER)
-        config = msgspec.json.decode(bank["driver_config"], type=driver_cls.Config)
-        await self.agent.configure_bank(bank["tenant_id"], bank["id"], driver_cls, config, bank_doors)
         try:
             return await asyncio.wait_for(
                 asyncio.shield(self.agent.execute(command)), timeout=self.command_timeout
             )
         except TimeoutError:
             return _all(command, UnlockOutcome.NO_ANSWER)
+
+    async def attach_bank(self, plugins, bank: dict, bank_doors: list[int]) -> bool:
+        """Give the embedded agent the bank's driver (again, if its configuration changed)."""
+        if self.agent is None:
+            return False
+        driver_cls = plugins.lock_drivers().get(bank["driver"])
+        if driver_cls is None:
+            log.warning(
+                "bank %s uses driver %s, which its tenant has not enabled", bank["id"], bank["driver"]
+            )
+            return False
+        config = msgspec.json.decode(bank["driver_config"], type=driver_cls.Config)
+        await self.agent.configure_bank(bank["tenant_id"], bank["id"], driver_cls, config, bank_doors)
+        return True
+
+    async def attach_all(self) -> int:
+        """At start-up the embedded agent takes every bank, as a site agent would take its own."""
+        from pigeonhole.db.tables import Tenant
+
+        count = 0
+        for row in await Tenant.select(Tenant.id).where(Tenant.status == "active"):
+            count += await self.refresh_tenant(row["id"])
+        return count
+
+    async def refresh_tenant(self, tenant_id: UUID, bank_id: UUID | None = None) -> int:
+        from pigeonhole.db.tables import Bank, Compartment
+        from pigeonhole.domain.context import tenant_by_id, tenant_context
+
+        if self.agent is None:
+            return 0
+        tenant = await tenant_by_id(tenant_id)
+        if tenant is None:
+            return 0
+        attached = 0
+        async with tenant_context(tenant, write=False) as ctx:
+            query = ctx.scope.select(Bank)
+            if bank_id is not None:
+                query = query.where(Bank.id == bank_id)
+            for bank in await query:
+                doors = [
+                    c["door"]
+                    for c in await ctx.scope.select(Compartment.door).where(Compartment.bank_id == bank["id"])
+                ]
+                try:
+                    attached += await self.attach_bank(ctx.plugins, bank, doors)
+                except Exception:
+                    log.exception("could not attach bank %s", bank["id"])
+        return attached
 
     async def door_changed(self, tenant_id: UUID, bank_id: UUID, door: int, state: DoorState) -> None:
         from pigeonhole.domain import doors as door_events

@@ -1,0 +1,3 @@
+from pigeonhole.cli import main
+
+main()
