@@ -52,7 +52,13 @@ def run_demo(port: int | None, smtp_port: int) -> None:
         port=smtp_port,
         on_mail=lambda to, subject, path: console.print(f"[cyan]mail[/] to {to}: {subject}  -> {path}"),
     )
-    sink.start()
+    try:
+        sink.start()
+    except OSError as exc:
+        raise SystemExit(
+            f"cannot start the mail sink on 127.0.0.1:{smtp_port} ({exc.strerror}): is another demo "
+            "running? Stop it, or pick another port with --smtp-port."
+        ) from None
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"\n  API             {base}/api/v1/t/<tenant>/")
     console.print(f"  API reference   {base}/api/v1/schema/swagger")

@@ -10,6 +10,8 @@ agent reports it and :mod:`pigeonhole.domain.doors` completes the deposit.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any
 from uuid import UUID
 
@@ -312,8 +314,19 @@ async def complete_deposit(ctx: Ctx, comp: dict) -> None:
         },
     )
     data = message_data(ctx, package, bank, location, comp)
-    data["expires_at"] = expires.isoformat() if expires else None
+    data["expires_at"] = local_iso(expires, location)
     await notify.queue(ctx, "package.ready", package, data, secrets)
+
+
+def local_iso(moment, location: dict | None) -> str | None:
+    """An ISO time in the location's zone: messages show the time where the bank stands."""
+    if moment is None:
+        return None
+    try:
+        zone = ZoneInfo(location["timezone"]) if location else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return moment.astimezone(zone).isoformat()
 
 
 def message_data(ctx: Ctx, package: dict, bank: dict, location: dict | None, comp: dict | None) -> dict:

@@ -237,7 +237,7 @@ async def pickup(
             fresh = await packages.get_package(ctx, package["id"])
             bank_row, location = await packages.bank_and_location(ctx, bank_id)
             data = packages.message_data(ctx, fresh, bank_row, location, comp)
-            data["picked_up_at"] = now.isoformat()
+            data["picked_up_at"] = packages.local_iso(now, location)
             await notify.queue(ctx, "package.picked_up", fresh, data)
     if not opened:
         raise DoorFailed(

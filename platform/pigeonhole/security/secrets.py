@@ -7,7 +7,7 @@ nothing, and a code can still be looked up in one indexed query (a salted
 password hash could not be). API keys are long random strings: the same digest
 suits them. The one place a code must exist in clear is the message that
 carries it to the recipient; that text is sealed (Fernet) until sent and wiped
-after. See docs/decisions/0005-codes-and-secrets.md.
+after. See docs/decisions/0006-codes-and-secrets.md.
 """
 
 from __future__ import annotations
