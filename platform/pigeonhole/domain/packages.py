@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from piccolo.engine.postgres import PostgresEngine
 

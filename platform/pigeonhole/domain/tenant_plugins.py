@@ -17,6 +17,7 @@ from pigeonhole.domain import clock, custody
 from pigeonhole.domain.context import Ctx
 from pigeonhole.domain.errors import Invalid, NotFound
 from pigeonhole.runtime import registry
+from pigeonhole.runtime import tenant_plugins as runtime
 
 
 def _validated(name: str, config: dict | None) -> dict:
@@ -25,7 +26,7 @@ def _validated(name: str, config: dict | None) -> dict:
     except registry.UnknownPlugin as exc:
         raise NotFound("Plugin", name) from exc
     except registry.ConfigError as exc:
-        raise Invalid(str(exc), plugin=name) from None
+        raise Invalid(str(exc), plugin=name, field=exc.field) from None
     return msgspec.to_builtins(struct)
 
 
@@ -35,9 +36,20 @@ async def enabled(ctx: Ctx) -> dict[str, dict]:
 
 
 async def _bump(ctx: Ctx) -> None:
+    """Publish the change, and let its own event reach the plugins it leaves in force.
+
+    The event of a change is observed after its commit, when the new set is the
+    tenant's: a plugin just enabled sees its ``plugin.enabled``, a reconfigured
+    one sees ``plugin.configured`` with its new config, and a disabled one is
+    not called again. The set is built here without the cache, since this
+    transaction may still roll back.
+    """
     await Tenant.update({Tenant.plugins_version: Tenant.plugins_version + 1}).where(
         Tenant.id == ctx.tenant_id
     )
+    row = await Tenant.select(Tenant.plugins_version).where(Tenant.id == ctx.tenant_id).first()
+    now = [runtime.EnabledPlugin(name, config) for name, config in (await enabled(ctx)).items()]
+    ctx.plugins = runtime.build(ctx.tenant_id, row["plugins_version"], now)
 
 
 async def enable(ctx: Ctx, name: str, config: dict | None) -> dict:

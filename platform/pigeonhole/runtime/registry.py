@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -39,12 +40,31 @@ class InstalledPlugin:
 
 
 class ConfigError(ValueError):
-    """A plugin configuration that does not fit the plugin's Config struct."""
+    """A plugin configuration that does not fit the plugin's Config struct.
 
-    def __init__(self, plugin: str, message: str) -> None:
+    ``field`` is the dotted path of the offending field when msgspec names one,
+    so the admin console can put the message next to the right input.
+    """
+
+    def __init__(self, plugin: str, message: str, field: str | None = None) -> None:
         super().__init__(f"Invalid configuration for plugin '{plugin}': {message}")
         self.plugin = plugin
         self.detail = message
+        self.field = field if field is not None else _field_of(message)
+
+
+_AT = re.compile(r" - at `\$\.?([^`]*)`$")
+_NAMED = re.compile(r"(?:missing required|unknown) field `([^`]*)`")
+
+
+def _field_of(message: str) -> str | None:
+    """``$.a.b`` from msgspec's "... - at `$.a.b`", plus the key a missing or unknown field names."""
+    at = _AT.search(message)
+    path = at.group(1) if at else ""
+    named = _NAMED.search(message)
+    if named:
+        return f"{path}.{named.group(1)}" if path else named.group(1)
+    return path or None
 
 
 class UnknownPlugin(LookupError):
@@ -105,10 +125,33 @@ def get(name: str) -> InstalledPlugin:
 def validate_config(name: str, raw: dict[str, Any] | None) -> msgspec.Struct:
     """Validate a plugin configuration; raise ConfigError naming the bad field."""
     plugin = get(name)
+    raw = raw or {}
+    unknown = _unknown_fields(plugin.cls.Config, raw)
+    if unknown:
+        raise ConfigError(name, f"Object contains unknown field `{unknown[0]}` - at `$`", field=unknown[0])
     try:
-        return msgspec.convert(raw or {}, plugin.cls.Config, strict=False)
+        return msgspec.convert(raw, plugin.cls.Config, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(name, str(exc)) from None
+
+
+def _unknown_fields(config_cls: type, raw: Any) -> list[str]:
+    """Top-level keys the Config does not declare, even if it does not forbid them.
+
+    msgspec silently drops unknown keys unless the Struct sets
+    ``forbid_unknown_fields``; the host stores the converted Struct, so a
+    mistyped key would vanish and its intended value be replaced by the
+    default without a word. Refusing it on save is the only honest answer.
+    """
+    if not (
+        isinstance(raw, dict) and isinstance(config_cls, type) and issubclass(config_cls, msgspec.Struct)
+    ):
+        return []
+    known = {f.encode_name for f in msgspec.structs.fields(config_cls)}
+    tag_field = config_cls.__struct_config__.tag_field
+    if tag_field is not None:
+        known.add(tag_field)
+    return sorted(str(key) for key in raw if key not in known)
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
