@@ -14,6 +14,7 @@ TENANT_TABLES = [
     "bank",
     "compartment",
     "package",
+    "reservation",
     "credential",
     "api_key",
     "event",
@@ -137,6 +138,28 @@ STATEMENTS = [
     )""",
     "CREATE INDEX package_tracking ON package (tenant_id, tracking_id)",
     "CREATE INDEX package_status ON package (tenant_id, status, received_at)",
+    """CREATE TABLE reservation (
+        id UUID PRIMARY KEY,
+        tenant_id UUID NOT NULL REFERENCES tenant (id) ON DELETE CASCADE,
+        bank_id UUID NOT NULL,
+        compartment_id UUID NOT NULL,
+        package_id UUID,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active',
+        starts_at TIMESTAMPTZ NOT NULL,
+        ends_at TIMESTAMPTZ,
+        created_by TEXT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        ended_at TIMESTAMPTZ,
+        UNIQUE (tenant_id, id),
+        FOREIGN KEY (tenant_id, bank_id) REFERENCES bank (tenant_id, id) ON DELETE CASCADE,
+        FOREIGN KEY (tenant_id, compartment_id) REFERENCES compartment (tenant_id, id) ON DELETE CASCADE,
+        FOREIGN KEY (tenant_id, package_id) REFERENCES package (tenant_id, id)
+    )""",
+    # The database's own guarantee that a compartment is never held for two things at once.
+    """CREATE UNIQUE INDEX reservation_one_active
+        ON reservation (tenant_id, compartment_id) WHERE status = 'active'""",
+    "CREATE INDEX reservation_bank ON reservation (tenant_id, bank_id, status)",
     """CREATE TABLE credential (
         id UUID PRIMARY KEY,
         tenant_id UUID NOT NULL REFERENCES tenant (id) ON DELETE CASCADE,

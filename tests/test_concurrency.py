@@ -46,6 +46,9 @@ async def test_200_concurrent_deposits_into_50_compartments(make_tenant, api):
     holders = [c["package_id"] for c in bank["compartments"]]
     assert len(set(holders)) == 50
 
+    active = await op.ok("GET", f"/banks/{bank_id}/reservations?status=active")
+    assert len(active) == 50 and len({r["compartment_id"] for r in active}) == 50
+
     # A refused deposit leaves nothing behind: only the 50 assigned packages exist.
     packages = await op.ok("GET", "/packages?limit=500")
     assert len(packages) == 50

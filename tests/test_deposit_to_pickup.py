@@ -24,6 +24,13 @@ async def walk(op: Api, admin: Api, kiosk: Api, smtp, bank_id: str, location: st
     assert comp["status"] == "reserved"
     assert comp["size"] == "m", "the smallest size that fits a medium package is medium"
 
+    [held] = [
+        r
+        for r in await op.ok("GET", f"/banks/{bank_id}/reservations?status=active")
+        if r["package_id"] == package["id"]
+    ]
+    assert (held["kind"], held["compartment_id"]) == ("delivery", comp["id"])
+
     await close_door(admin, bank_id, door)
     ready = await op.ok("GET", f"/packages/{package['id']}")
     assert ready["status"] == "ready"
@@ -52,6 +59,12 @@ async def walk(op: Api, admin: Api, kiosk: Api, smtp, bank_id: str, location: st
     assert done["pickup_method"] == "pin"
     assert done["picked_up_at"] is not None
     assert (await compartment(op, bank_id, door))["status"] == "available"
+
+    [ended] = [
+        r for r in await op.ok("GET", f"/banks/{bank_id}/reservations") if r["package_id"] == package["id"]
+    ]
+    assert ended["status"] == "fulfilled" and ended["ended_at"] is not None
+    assert ended["ends_at"] == ready["expires_at"], "a delivery is held until the package expires"
 
     again = await kiosk.post(f"/banks/{bank_id}/pickup", json={"code": code})
     assert again.status_code == 403, "a code dies with its pickup"

@@ -135,3 +135,8 @@ async def test_jammed_door_takes_the_compartment_out_and_keeps_the_package(make_
     assert {"1": "jammed"} in outcomes and {"2": "opened"} in outcomes
     events = await op.ok("GET", f"/packages/{package['id']}/events")
     assert "door.unlock_failed" in [e["kind"] for e in events]
+    held = await op.ok("GET", f"/banks/{bank}/reservations")
+    assert sorted((r["compartment_id"] == door1["id"], r["status"]) for r in held) == [
+        (False, "active"),
+        (True, "cancelled"),
+    ]

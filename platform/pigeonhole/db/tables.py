@@ -113,6 +113,21 @@ class Package(Table, tablename="package"):
     pickup_method = Text(null=True, default=None)
 
 
+class Reservation(Table, tablename="reservation"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    bank_id = UUID()
+    compartment_id = UUID()
+    package_id = UUID(null=True, default=None)
+    kind = Text()
+    status = Text(default="active")
+    starts_at = Timestamptz()
+    ends_at = Timestamptz(null=True, default=None)
+    created_by = Text()
+    created_at = Timestamptz()
+    ended_at = Timestamptz(null=True, default=None)
+
+
 class Credential(Table, tablename="credential"):
     id = UUID(primary_key=True)
     tenant_id = UUID()
@@ -195,6 +210,7 @@ ALL_TABLES: list[type[Table]] = [
     Bank,
     Compartment,
     Package,
+    Reservation,
     Credential,
     ApiKey,
     Event,

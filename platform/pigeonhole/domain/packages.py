@@ -20,7 +20,7 @@ from piccolo.engine.postgres import PostgresEngine
 from pigeonhole.api import PackageView
 from pigeonhole.db.engine import get_engine
 from pigeonhole.db.tables import Bank, Compartment, Location, Package
-from pigeonhole.domain import clock, commands, credentials, custody, lockers
+from pigeonhole.domain import clock, commands, credentials, custody, lockers, reservations
 from pigeonhole.domain.context import Ctx, TenantInfo, tenant_context
 from pigeonhole.domain.errors import Conflict, DoorFailed, Invalid, NotFound
 from pigeonhole.edge.hub import get_hub
@@ -128,6 +128,7 @@ async def _allocate(ctx: Ctx, bank: dict, size: str, package_id: UUID, compartme
             .returning(Compartment.id)
         )
         if taken:
+            await reservations.hold(ctx, bank["id"], comp["id"], "delivery", package_id)
             return comp
     raise Conflict(
         f"No available compartment of size {size} or larger in bank '{bank['name']}'",
@@ -243,6 +244,7 @@ async def open_for_deposit(
         await ctx.scope.update(
             Package, {Package.status: "received", Package.bank_id: None, Package.compartment_id: None}
         ).where(Package.id == package_id)
+        await reservations.end(ctx, comp["id"], "cancelled")
         await custody.append(
             ctx,
             "door.unlock_failed",
@@ -296,6 +298,7 @@ async def complete_deposit(ctx: Ctx, comp: dict) -> None:
             Package.expires_at: expires,
         },
     ).where(Package.id == package["id"])
+    await reservations.set_end(ctx, comp["id"], expires)
     methods = workflow.pickup_methods(pv) if workflow else ["pin"]
     secrets: dict[str, str] = {}
     for method in methods:

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from pigeonhole.api import InvalidSecret
 from pigeonhole.db.tables import ApiKey, Bank, Compartment, Credential, Package
-from pigeonhole.domain import clock, commands, credentials, custody, lockers, packages
+from pigeonhole.domain import clock, commands, credentials, custody, lockers, packages, reservations
 from pigeonhole.domain.context import Actor, Ctx, TenantInfo, tenant_context
 from pigeonhole.domain.errors import DomainError, DoorFailed, Forbidden, Invalid, NotFound, TooManyAttempts
 from pigeonhole.messaging import notify
@@ -220,6 +220,7 @@ async def pickup(
                 Credential.id == package["_credential_id"]
             )
             await credentials.revoke_for_package(ctx, package["id"])
+            await reservations.end(ctx, comp["id"], "fulfilled")
             await custody.append(
                 ctx,
                 "package.picked_up",

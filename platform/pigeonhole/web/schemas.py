@@ -135,6 +135,20 @@ class Bank(msgspec.Struct):
     compartments: list[Compartment] | None = None
 
 
+class ReservationOut(msgspec.Struct):
+    id: UUID
+    bank_id: UUID
+    compartment_id: UUID
+    package_id: UUID | None
+    kind: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    created_by: str
+    created_at: datetime
+    ended_at: datetime | None
+
+
 # --- packages -------------------------------------------------------------------
 
 

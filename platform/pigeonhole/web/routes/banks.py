@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from pigeonhole.domain import commands, lockers
+from pigeonhole.domain import commands, lockers, reservations
 from pigeonhole.domain.context import Ctx, tenant_context
 from pigeonhole.domain.errors import NotFound
 from pigeonhole.web import schemas as s
@@ -138,3 +138,15 @@ class BankController(Controller):
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             await visible_bank(ctx, caller, bank_id)
             return s.out(s.DoorCommandOut, await commands.for_bank(ctx, bank_id))
+
+    @get(
+        "/{bank_id:uuid}/reservations",
+        summary="Holds on the bank's compartments (a delivery, later storage...)",
+    )
+    async def list_reservations(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], status: FromQuery[str | None] = None
+    ) -> list[s.ReservationOut]:
+        require(caller, "banks:read")
+        async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+            await visible_bank(ctx, caller, bank_id)
+            return s.out(s.ReservationOut, await reservations.for_bank(ctx, bank_id, status))
