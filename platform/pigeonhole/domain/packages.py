@@ -209,6 +209,35 @@ async def assign(ctx: Ctx, package_id: UUID, bank_id: UUID, compartment_id: UUID
     return await _assign(ctx, package_id, bank_id, compartment_id)
 
 
+async def door_event(
+    ctx: Ctx,
+    kind: str,
+    package_id: UUID,
+    bank_id: UUID,
+    comp: dict,
+    purpose: str,
+    outcome: str,
+    command_id: UUID,
+    **extra,
+) -> None:
+    """A door step in the package's custody chain, naming the command that moved it."""
+    await custody.append(
+        ctx,
+        kind,
+        package_id=package_id,
+        bank_id=bank_id,
+        compartment_id=comp["id"],
+        method=extra.pop("method", None),
+        data={
+            "door": comp["door"],
+            "purpose": purpose,
+            "outcome": outcome,
+            "command_id": str(command_id),
+            **extra,
+        },
+    )
+
+
 async def open_for_deposit(
     tenant: TenantInfo, actor, package_id: UUID, bank: dict, comp: dict, command_id: UUID
 ) -> dict:
@@ -218,19 +247,7 @@ async def open_for_deposit(
     async with tenant_context(tenant, actor) as ctx:
         await commands.record(ctx, result)
         if outcome in ("opened", "already_open"):
-            await custody.append(
-                ctx,
-                "door.opened",
-                package_id=package_id,
-                bank_id=bank["id"],
-                compartment_id=comp["id"],
-                data={
-                    "door": comp["door"],
-                    "purpose": "deposit",
-                    "outcome": outcome,
-                    "command_id": str(command_id),
-                },
-            )
+            await door_event(ctx, "door.opened", package_id, bank["id"], comp, "deposit", outcome, command_id)
             return {"door": comp["door"], "outcome": outcome}
         await ctx.scope.update(
             Compartment,
@@ -245,18 +262,8 @@ async def open_for_deposit(
             Package, {Package.status: "received", Package.bank_id: None, Package.compartment_id: None}
         ).where(Package.id == package_id)
         await reservations.end(ctx, comp["id"], "cancelled")
-        await custody.append(
-            ctx,
-            "door.unlock_failed",
-            package_id=package_id,
-            bank_id=bank["id"],
-            compartment_id=comp["id"],
-            data={
-                "door": comp["door"],
-                "purpose": "deposit",
-                "outcome": outcome,
-                "command_id": str(command_id),
-            },
+        await door_event(
+            ctx, "door.unlock_failed", package_id, bank["id"], comp, "deposit", outcome, command_id
         )
     raise DoorFailed(
         f"Door {comp['door']} of bank '{bank['name']}' did not open ({outcome}); it is now out of "

@@ -188,18 +188,8 @@ async def pickup(
         now = clock.now()
         if not opened:
             await ctx.scope.update(Package, {Package.status: "ready"}).where(Package.id == package["id"])
-            await custody.append(
-                ctx,
-                "door.unlock_failed",
-                package_id=package["id"],
-                bank_id=bank_id,
-                compartment_id=comp["id"],
-                data={
-                    "door": comp["door"],
-                    "purpose": "pickup",
-                    "outcome": outcome,
-                    "command_id": str(command_id),
-                },
+            await packages.door_event(
+                ctx, "door.unlock_failed", package["id"], bank_id, comp, "pickup", outcome, command_id
             )
         else:
             person = package["recipient_name"]
@@ -221,19 +211,17 @@ async def pickup(
             )
             await credentials.revoke_for_package(ctx, package["id"])
             await reservations.end(ctx, comp["id"], "fulfilled")
-            await custody.append(
+            await packages.door_event(
                 ctx,
                 "package.picked_up",
-                package_id=package["id"],
-                bank_id=bank_id,
-                compartment_id=comp["id"],
+                package["id"],
+                bank_id,
+                comp,
+                "pickup",
+                outcome,
+                command_id,
                 method=method,
-                data={
-                    "person": person,
-                    "door": comp["door"],
-                    "outcome": outcome,
-                    "command_id": str(command_id),
-                },
+                person=person,
             )
             fresh = await packages.get_package(ctx, package["id"])
             bank_row, location = await packages.bank_and_location(ctx, bank_id)
