@@ -140,3 +140,29 @@ async def test_jammed_door_takes_the_compartment_out_and_keeps_the_package(make_
         (False, "active"),
         (True, "cancelled"),
     ]
+
+
+async def test_a_bank_with_no_agent_refuses_before_changing_anything(make_tenant, api, services):
+    t = await make_tenant()
+    op, bank = api(t, "operator"), t.banks["Annex"]
+    agent, services.hub.agent = services.hub.agent, None
+    try:
+        before = await op.ok("GET", f"/banks/{bank}")
+        r = await op.post(
+            "/packages",
+            json={
+                "tracking_id": "OFF1",
+                "carrier": "UPS",
+                "size": "s",
+                "recipient": {"name": "A"},
+                "bank_id": bank,
+            },
+        )
+        assert r.status_code == 503
+        assert "offline" in r.json()["detail"]
+        assert await op.ok("GET", "/packages") == []
+        assert await op.ok("GET", f"/banks/{bank}") == before
+        r = await api(t, "admin").post(f"/banks/{bank}/pickup", json={"code": "123456"})
+        assert r.status_code == 503
+    finally:
+        services.hub.agent = agent

@@ -44,6 +44,12 @@ class TooManyAttempts(DomainError):
         self.retry_after = retry_after
 
 
+class Unavailable(DomainError):
+    """Something the request needs is offline; nothing was changed."""
+
+    status_code = 503
+
+
 class DoorFailed(DomainError):
     """The lock hardware did not open the door; nothing was handed over."""
 

@@ -22,7 +22,7 @@ from pigeonhole.db.engine import get_engine
 from pigeonhole.db.tables import Bank, Compartment, Location, Package
 from pigeonhole.domain import clock, commands, credentials, custody, lockers, reservations
 from pigeonhole.domain.context import Ctx, TenantInfo, tenant_context
-from pigeonhole.domain.errors import Conflict, DoorFailed, Invalid, NotFound
+from pigeonhole.domain.errors import Conflict, DoorFailed, Invalid, NotFound, Unavailable
 from pigeonhole.edge.hub import get_hub
 from pigeonhole.messaging import notify
 
@@ -183,8 +183,15 @@ async def receive(ctx: Ctx, body: dict[str, Any]) -> tuple[dict, dict | None, UU
     return await get_package(ctx, package_id), comp, command_id, bank
 
 
+def require_online(bank: dict) -> None:
+    """Refuse before changing anything when no agent can open the bank's doors."""
+    if not get_hub().is_online(bank["id"]):
+        raise Unavailable(f"Locker bank '{bank['name']}' is offline: no agent is connected to open its doors")
+
+
 async def _assign(ctx: Ctx, package_id: UUID, bank_id: UUID, compartment_id: UUID | None):
     bank = await lockers.get_bank(ctx, bank_id)
+    require_online(bank)
     package = await get_package(ctx, package_id)
     if package["status"] != "received":
         raise Conflict(f"Package {package['tracking_id']} is {package['status']}, not waiting for a locker")

@@ -109,6 +109,7 @@ async def _claim(ctx: Ctx, bank_id: UUID, method: str, secret: str, package_id: 
     if ctx.actor.bank_id is not None and ctx.actor.bank_id != bank_id:
         raise NotFound("Locker bank", bank_id)
     await _check_locks(ctx, bank)
+    packages.require_online(bank)
     access = credentials.method_for(ctx, method)
     try:
         normalized = access.normalize(secret)

@@ -34,6 +34,10 @@ class DoorHub:
         self.agent = Agent(report=self.door_changed)
         return self.agent
 
+    def is_online(self, bank_id: UUID) -> bool:
+        """Whether an agent serves the bank now (the embedded agent serves every bank)."""
+        return self.agent is not None
+
     async def stop(self) -> None:
         if self.agent is not None:
             await self.agent.stop()
