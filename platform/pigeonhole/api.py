@@ -182,8 +182,9 @@ class Notification(msgspec.Struct, frozen=True):
     ``tenant_name``, ``tracking_id``, ``carrier``, ``bank_name``,
     ``location_name``, ``location_address``, ``timezone`` (the location's IANA
     zone, for showing times), ``compartment``, ``code`` (only on
-    ``package.ready``), ``expires_at`` (ISO 8601, UTC), ``picked_up_at`` (on
-    ``package.picked_up``) and ``package_id``.
+    ``package.ready``), ``expires_at`` and ``picked_up_at`` (ISO 8601 with the
+    location's UTC offset, so a template can show local time as it is) and
+    ``package_id``.
     """
 
     id: str

@@ -144,7 +144,7 @@ def tenant_apply(folder: Path) -> None:
         return
     console.print(f"tenant {report.slug}: {len(report.changes)} change(s)")
     for line in report.changes:
-        console.print(f"  {line}", markup=False)
+        console.print(f"  {line}", markup=False, soft_wrap=True)  # one change per line, even piped
 
 
 @tenant.command("list")

@@ -15,9 +15,15 @@ import msgspec
 from pigeonhole.db.tables import Tenant, TenantPlugin
 from pigeonhole.domain import clock, custody
 from pigeonhole.domain.context import Ctx
-from pigeonhole.domain.errors import Invalid, NotFound
+from pigeonhole.domain.errors import DomainError, NotFound
 from pigeonhole.runtime import registry
 from pigeonhole.runtime import tenant_plugins as runtime
+
+
+class BadConfig(DomainError):
+    """A configuration that does not fit the plugin's Config: a bad request (400)."""
+
+    status_code = 400
 
 
 def _validated(name: str, config: dict | None) -> dict:
@@ -26,7 +32,7 @@ def _validated(name: str, config: dict | None) -> dict:
     except registry.UnknownPlugin as exc:
         raise NotFound("Plugin", name) from exc
     except registry.ConfigError as exc:
-        raise Invalid(str(exc), plugin=name, field=exc.field) from None
+        raise BadConfig(str(exc), plugin=name, field=exc.field) from None
     return msgspec.to_builtins(struct)
 
 

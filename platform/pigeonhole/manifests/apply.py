@@ -246,7 +246,16 @@ async def _apply_hierarchy(ctx: Ctx, manifest: Manifest, report: Report) -> None
                     await hierarchy.update_location(ctx, location["id"], **diff)
                     report.add(f"~ location {lspec.name}: {', '.join(sorted(diff))}")
             for bspec in lspec.banks:
-                await _apply_bank(ctx, location, bspec, report)
+                # A manifest has many banks: say which one is wrong. Bank settings of an
+                # existing bank are converted here, so msgspec's error must be caught too.
+                try:
+                    await _apply_bank(ctx, location, bspec, report)
+                except DomainError as exc:
+                    raise ManifestError(f"bank '{bspec.name}' at {lspec.name}: {exc.message}") from None
+                except msgspec.ValidationError as exc:
+                    raise ManifestError(
+                        f"bank '{bspec.name}' at {lspec.name}: invalid settings: {exc}"
+                    ) from None
 
 
 async def _apply_bank(ctx: Ctx, location: dict, spec: BankSpec, report: Report) -> None:

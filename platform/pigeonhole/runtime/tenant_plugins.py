@@ -90,7 +90,12 @@ def build(tenant_id: UUID, version: int, enabled: list[EnabledPlugin]) -> Tenant
         except registry.ConfigError:
             log.exception("tenant %s has an invalid stored configuration for %s", tenant_id, item.name)
             continue
-        pm.register(plugin.cls(config), name=item.name)
+        try:
+            instance = plugin.cls(config)
+        except Exception:  # one plugin's failure must not take the tenant down
+            log.exception("plugin %s failed to start for tenant %s", item.name, tenant_id)
+            continue
+        pm.register(instance, name=item.name)
         names.append(item.name)
     pm.check_pending()
     return TenantPlugins(tenant_id=tenant_id, version=version, pm=pm, enabled=names)
