@@ -80,22 +80,23 @@ def worker(threads: int) -> None:
         )
     stop = threading.Event()
     relay_stop: asyncio.Event | None = None
+    relay_task: asyncio.Task | None = None  # held: the loop keeps only weak references to tasks
 
     async def setup() -> None:
-        nonlocal relay_stop
+        nonlocal relay_stop, relay_task
         await engine.connect(settings)
         relay_stop = asyncio.Event()
-        asyncio.get_running_loop().create_task(
+        relay_task = asyncio.get_running_loop().create_task(
             relay.run(broker, brokers.queue_name(), settings.outbox_redeliver_seconds, relay_stop)
         )
 
+    for sig in (signal.SIGINT, signal.SIGTERM):  # first: a stop during start-up is clean too
+        signal.signal(sig, lambda *_: stop.set())
     broker = brokers.make_broker(settings.broker_url)
     event_loop = loop.start_own_loop(setup)
     w = dramatiq.Worker(broker, worker_threads=threads)
     w.start()
     console.print(f"worker running on {brokers.describe(settings.broker_url)} (queue {brokers.queue_name()})")
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     w.stop()
     event_loop.call_soon_threadsafe(relay_stop.set)

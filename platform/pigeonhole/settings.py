@@ -71,7 +71,7 @@ class Settings:
     host: str = "127.0.0.1"
     embedded_agent: bool = True
     embedded_worker: bool = True
-    outbox_redeliver_seconds: float = 300.0
+    outbox_redeliver_seconds: float = 120.0
     public_url: str = ""
 
     @classmethod

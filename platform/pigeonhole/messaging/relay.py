@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import dramatiq
@@ -40,6 +41,14 @@ def nudge() -> None:
         _wake_loop.call_soon_threadsafe(_wake.set)
 
 
+_publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pigeonhole-relay")
+
+
+def _publish(broker: dramatiq.Broker, messages: list[dramatiq.Message]) -> None:
+    for message in messages:
+        broker.enqueue(message)
+
+
 def _due(redeliver_seconds: float):
     cutoff = clock.now() - timedelta(seconds=redeliver_seconds)
     return Outbox.done_at.is_null() & (Outbox.published_at.is_null() | (Outbox.published_at < cutoff))
@@ -58,16 +67,18 @@ async def relay_once(
         rows = await query
         if not rows:
             return 0
-        for row in rows:
-            broker.enqueue(
-                dramatiq.Message(
-                    queue_name=queue_name,
-                    actor_name=row["actor"],
-                    args=(str(row["tenant_id"]), str(row["id"]), msgspec.json.decode(row["payload"])),
-                    kwargs={},
-                    options={"tenant_id": str(row["tenant_id"])},
-                )
+        messages = [
+            dramatiq.Message(
+                queue_name=queue_name,
+                actor_name=row["actor"],
+                args=(str(row["tenant_id"]), str(row["id"]), msgspec.json.decode(row["payload"])),
+                kwargs={},
+                options={"tenant_id": str(row["tenant_id"])},
             )
+            for row in rows
+        ]
+        # Broker clients block; one publishing thread keeps the event loop (and the API) free.
+        await asyncio.get_running_loop().run_in_executor(_publisher, _publish, broker, messages)
         await Outbox.update(
             {Outbox.published_at: clock.now(), Outbox.publish_count: Outbox.publish_count + 1}
         ).where(Outbox.id.is_in([r["id"] for r in rows]))
