@@ -57,6 +57,8 @@ def serve(host: str | None, port: int | None) -> None:
         port=port or settings.port,
         log_level=os.environ.get("PIGEONHOLE_LOG_LEVEL", "warning").lower(),
         access_log=False,
+        # Kiosks and partners keep connections open; 5 s (uvicorn's default) races their next request.
+        timeout_keep_alive=75,
     )
 
 
@@ -104,17 +106,47 @@ def worker(threads: int) -> None:
 
 
 @cli.command()
-def agent() -> None:
-    """Run the edge agent for the banks of one site.
+@click.option(
+    "--url",
+    envvar="PIGEONHOLE_URL",
+    required=True,
+    help="The server, e.g. https://lockers.example.com [env PIGEONHOLE_URL]",
+)
+@click.option(
+    "--tenant", envvar="PIGEONHOLE_TENANT", required=True, help="Tenant slug [env PIGEONHOLE_TENANT]"
+)
+@click.option(
+    "--key",
+    envvar="PIGEONHOLE_AGENT_KEY",
+    required=True,
+    help="API key of role 'agent' [env PIGEONHOLE_AGENT_KEY; prefer it: arguments show in ps]",
+)
+@click.option(
+    "--max-backoff",
+    type=click.FloatRange(min=0.1),
+    envvar="PIGEONHOLE_AGENT_MAX_BACKOFF",
+    default=30.0,
+    show_default=True,
+    help="Longest wait between reconnection attempts, in seconds [env PIGEONHOLE_AGENT_MAX_BACKOFF]",
+)
+def agent(url: str, tenant: str, key: str, max_backoff: float) -> None:
+    """Run the lock agent of a site, connected to a remote server.
 
-    In this release the agent runs inside `pigeonhole serve` (PIGEONHOLE_AGENT=embedded,
-    the default) and drives the bank's lock-driver plugin directly; running it as a
-    separate process connected to a remote server arrives with the hardware work.
+    The server says which banks to drive (all of the tenant's, or the one bank
+    the key is bound to); their lock drivers come from the plugins installed
+    here. Reconnects by itself; stops on SIGTERM or Ctrl-C. Run the server with
+    PIGEONHOLE_AGENT=off when every bank has a site agent.
     """
-    raise click.ClickException(
-        "the standalone agent is not available yet: run `pigeonhole serve`, which starts the agent "
-        "in-process (PIGEONHOLE_AGENT=embedded)"
-    )
+    from pigeonhole.edge.site import Refused, endpoint, run_agent
+
+    try:
+        endpoint(url, tenant)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
+    try:
+        _run(run_agent(url, tenant, key, max_backoff=max_backoff, echo=click.echo))
+    except Refused as exc:
+        raise click.ClickException(f"the server refused this agent: {exc}") from None
 
 
 @cli.group()

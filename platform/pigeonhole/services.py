@@ -70,6 +70,9 @@ class Services:
         return f"{status} ({brokers.describe(self.settings.broker_url)})" if status == "ok" else status
 
     def agent_status(self) -> str:
-        if self.hub is None or self.hub.agent is None:
-            return "no embedded agent"
-        return "embedded"
+        if self.hub is None:
+            return "not started"
+        parts = ["embedded"] if self.hub.agent is not None else []
+        if self.hub.remote:
+            parts.append(f"{len(self.hub.remote)} site agent(s) serving {len(self.hub.links)} bank(s)")
+        return ", ".join(parts) or "no agent connected"

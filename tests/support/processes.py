@@ -1,4 +1,4 @@
-"""Real ``pigeonhole serve`` and ``pigeonhole worker`` processes for tests.
+"""Real ``pigeonhole serve``, ``worker`` and ``agent`` processes for tests.
 
 The outbox promises something about crashes: a process that dies between
 commit and send loses nothing and sends nothing twice. Only a separate
@@ -204,6 +204,49 @@ class Deployment:
         if wait:
             await worker.wait_for_output("worker running")
         return worker
+
+    async def serve_again(self, server: Server, **env: str) -> Server:
+        """A new ``pigeonhole serve`` on the port of a stopped one: the same URL, as after a restart."""
+        assert not server.running, f"{server.name} is still running"
+        name = f"serve#{self._count + 1}"
+        again = Server(
+            name,
+            [PIGEONHOLE, "serve"],
+            self.env(PORT=str(server.port), **env),
+            self._log_path("serve"),
+            server.port,
+        )
+        self.processes.append(again)
+        await again.wait_healthy()
+        return again
+
+    async def agent(
+        self, server: Server, tenant: str, key: str, *, wait: str | None = "connected to", **env: str
+    ) -> Process:
+        """``pigeonhole agent`` linked to ``server``; returns once it prints ``wait`` (None: at once).
+
+        The URL, tenant and key go through the environment, as a site would set them;
+        nothing else of the deployment's does: a site has no database and no secret key.
+        """
+        name = f"agent#{self._count + 1}"
+        site = {k: v for k, v in self.env().items() if not k.startswith("PIGEONHOLE_")}
+        agent = Process(
+            name,
+            [PIGEONHOLE, "agent"],
+            {
+                **site,
+                "PIGEONHOLE_LOG_LEVEL": self.base_env["PIGEONHOLE_LOG_LEVEL"],
+                "PIGEONHOLE_URL": server.url,
+                "PIGEONHOLE_TENANT": tenant,
+                "PIGEONHOLE_AGENT_KEY": key,
+                **env,
+            },
+            self._log_path("agent"),
+        )
+        self.processes.append(agent)
+        if wait is not None:
+            await agent.wait_for_output(wait)
+        return agent
 
     def logs(self) -> str:
         return "\n".join(p.describe() for p in self.processes)

@@ -9,9 +9,10 @@ carry the tenant filter, so forgetting it takes effort.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -24,6 +25,7 @@ from pigeonhole.db.tables import ALL_TABLES
 from pigeonhole.settings import Settings
 
 _engine: SQLiteEngine | PostgresEngine | None = None
+_writer: asyncio.Lock | None = None
 _scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("pigeonhole_scope", default=None)
 
 
@@ -57,13 +59,31 @@ async def connect(settings: Settings, *, pool_size: int = 20) -> SQLiteEngine | 
     await disconnect()
     if settings.is_postgres:
         engine: Any = PostgresEngine(config={"dsn": settings.app_database_url})
-        await engine.start_connection_pool(min_size=1, max_size=pool_size)
+        # No RESET ALL round trip on every release: the only setting we make,
+        # app.tenant_id, is transaction-local and dies with its transaction.
+        await engine.start_connection_pool(min_size=1, max_size=pool_size, reset=_keep_session)
     else:
         engine = SQLite(path=sqlite_path(settings.database_url), timeout=30)
     for table in ALL_TABLES:
         table._meta.db = engine
     _engine = engine
+    global _writer
+    _writer = asyncio.Lock()
     return engine
+
+
+async def _keep_session(connection) -> None:
+    """asyncpg pool reset hook: nothing to reset (see connect)."""
+
+
+def _sqlite_writer() -> asyncio.Lock | None:
+    """SQLite admits one writer; queue ours in order instead of racing in its busy handler.
+
+    Waiters in SQLite's busy handler sleep and retry, so newcomers overtake
+    requests that waited for seconds. A first-come-first-served lock in the
+    process keeps the wait fair; other processes still meet the busy handler.
+    """
+    return _writer if isinstance(_engine, SQLiteEngine) else None
 
 
 async def disconnect() -> None:
@@ -135,8 +155,12 @@ async def tenant_tx(tenant_id: UUID, *, write: bool = True) -> AsyncIterator[Sco
             transaction_type=TransactionType.immediate if write else TransactionType.deferred
         )
     token = _scope.set(scope)
+    writer = _sqlite_writer() if write else None
     try:
-        async with transaction:
+        async with AsyncExitStack() as stack:
+            if writer is not None:
+                await stack.enter_async_context(writer)
+            await stack.enter_async_context(transaction)
             if isinstance(engine, PostgresEngine):
                 await transaction.connection.execute(
                     "SELECT set_config('app.tenant_id', $1, true)", str(tenant_id)
@@ -164,5 +188,9 @@ async def system_tx(*, write: bool = True) -> AsyncIterator[None]:
         transaction = engine.transaction(
             transaction_type=TransactionType.immediate if write else TransactionType.deferred
         )
-    async with transaction:
+    writer = _sqlite_writer() if write else None
+    async with AsyncExitStack() as stack:
+        if writer is not None:
+            await stack.enter_async_context(writer)
+        await stack.enter_async_context(transaction)
         yield

@@ -72,6 +72,12 @@ def run_demo(port: int | None, smtp_port: int) -> None:
             console.print(f"  {manifest.slug:<10} {key.role:<9}{where}: {key.key}")
     console.print("\n  The README's tour walks a package from deposit to pickup with curl. Ctrl+C stops.\n")
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            timeout_keep_alive=75,
+        )
     finally:
         sink.stop()

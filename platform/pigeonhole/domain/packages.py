@@ -19,12 +19,14 @@ from piccolo.engine.postgres import PostgresEngine
 
 from pigeonhole.api import PackageView
 from pigeonhole.db.engine import get_engine
+from pigeonhole.db.retry import retrying
 from pigeonhole.db.tables import Bank, Compartment, Location, Package
 from pigeonhole.domain import clock, commands, credentials, custody, lockers, reservations
 from pigeonhole.domain.context import Ctx, TenantInfo, tenant_context
 from pigeonhole.domain.errors import Conflict, DoorFailed, Invalid, NotFound, Unavailable
 from pigeonhole.edge.hub import get_hub
 from pigeonhole.messaging import notify
+from pigeonhole.runtime import tenant_plugins
 
 STATUSES = ("received", "depositing", "ready", "collecting", "picked_up", "expired")
 
@@ -251,11 +253,26 @@ async def open_for_deposit(
     """Open the assigned door and record what it did; on failure free the package."""
     result = await unlock(tenant, actor, bank, [comp["door"]], command_id)
     outcome = result.outcomes.get(comp["door"], "no_answer")
+    # Once the door has moved the record must land: retried, not dropped.
+    if await retrying(
+        lambda: _record_deposit_door(tenant, actor, package_id, bank, comp, command_id, result)
+    ):
+        return {"door": comp["door"], "outcome": outcome}
+    raise DoorFailed(
+        f"Door {comp['door']} of bank '{bank['name']}' did not open ({outcome}); it is now out of "
+        "service and the package is waiting for another compartment",
+        outcome=outcome,
+        door=comp["door"],
+    )
+
+
+async def _record_deposit_door(tenant, actor, package_id, bank, comp, command_id, result) -> bool:
+    outcome = result.outcomes.get(comp["door"], "no_answer")
     async with tenant_context(tenant, actor) as ctx:
         await commands.record(ctx, result)
         if outcome in ("opened", "already_open"):
             await door_event(ctx, "door.opened", package_id, bank["id"], comp, "deposit", outcome, command_id)
-            return {"door": comp["door"], "outcome": outcome}
+            return True
         await ctx.scope.update(
             Compartment,
             {
@@ -272,20 +289,24 @@ async def open_for_deposit(
         await door_event(
             ctx, "door.unlock_failed", package_id, bank["id"], comp, "deposit", outcome, command_id
         )
-    raise DoorFailed(
-        f"Door {comp['door']} of bank '{bank['name']}' did not open ({outcome}); it is now out of "
-        "service and the package is waiting for another compartment",
-        outcome=outcome,
-        door=comp["door"],
-    )
+    return False
 
 
 async def unlock(tenant: TenantInfo, actor, bank: dict, doors: list[int], command_id: UUID):
-    """Ask the agent to open doors, outside any transaction (hardware takes time)."""
-    async with tenant_context(tenant, actor, write=False) as ctx:
-        plugins = ctx.plugins
-        bank_doors = [c["door"] for c in await lockers.compartments(ctx, bank["id"])]
-    return await get_hub().unlock(plugins, bank, bank_doors, doors, command_id)
+    """Ask the agent to open doors, outside any transaction (hardware takes time).
+
+    The agent already holds the bank's driver (attached at start and on every
+    change), so the usual path reads nothing from the database.
+    """
+    hub = get_hub()
+    plugins = tenant_plugins.cached(tenant.id, tenant.plugins_version)
+    bank_doors = None
+    if plugins is None or hub.needs_bank(bank["id"]):
+        async with tenant_context(tenant, actor, write=False) as ctx:
+            plugins = ctx.plugins
+            if hub.needs_bank(bank["id"]):
+                bank_doors = [c["door"] for c in await lockers.compartments(ctx, bank["id"])]
+    return await hub.unlock(plugins, bank, bank_doors, doors, command_id)
 
 
 async def complete_deposit(ctx: Ctx, comp: dict) -> None:

@@ -20,7 +20,8 @@ from datetime import timedelta
 from uuid import UUID
 
 from pigeonhole.api import InvalidSecret
-from pigeonhole.db.tables import ApiKey, Bank, Compartment, Credential, Package
+from pigeonhole.db.retry import retrying
+from pigeonhole.db.tables import ApiKey, Bank, Compartment, Credential, Location, Package
 from pigeonhole.domain import clock, commands, credentials, custody, lockers, packages, reservations
 from pigeonhole.domain.context import Actor, Ctx, TenantInfo, tenant_context
 from pigeonhole.domain.errors import DomainError, DoorFailed, Forbidden, Invalid, NotFound, TooManyAttempts
@@ -153,7 +154,10 @@ async def _claim(ctx: Ctx, bank_id: UUID, method: str, secret: str, package_id: 
         await custody.append(ctx, "credential.expired", package_id=cred["package_id"], bank_id=bank_id)
         return Forbidden("This code has expired. Please contact the mailroom."), None, None, None
     if ctx.actor.key_id is not None:
-        await ctx.scope.update(ApiKey, {ApiKey.code_failures: 0}).where(ApiKey.id == ctx.actor.key_id)
+        # Only when there is something to reset: a shared key's row must not become a hot spot.
+        await ctx.scope.update(ApiKey, {ApiKey.code_failures: 0}).where(
+            (ApiKey.id == ctx.actor.key_id) & (ApiKey.code_failures > 0)
+        )
     package = await packages.get_package(ctx, cred["package_id"])
     claimed = (
         await ctx.scope.update(Package, {Package.status: "collecting"})
@@ -164,7 +168,7 @@ async def _claim(ctx: Ctx, bank_id: UUID, method: str, secret: str, package_id: 
         return Forbidden(f"Package {package['tracking_id']} is {package['status']}"), None, None, None
     comp = await ctx.scope.select(Compartment).where(Compartment.id == package["compartment_id"]).first()
     command_id = await commands.create(ctx, bank_id, [comp["door"]])
-    return None, {**package, "_credential_id": cred["id"], "_method": method}, comp, command_id
+    return None, {**package, "_credential_id": cred["id"], "_method": method, "_bank": bank}, comp, command_id
 
 
 async def pickup(
@@ -178,57 +182,15 @@ async def pickup(
 ) -> dict:
     async with tenant_context(tenant, actor) as ctx:
         error, package, comp, command_id = await _claim(ctx, bank_id, method, secret, package_id)
-        bank = await lockers.get_bank(ctx, bank_id)
     if error is not None:
         raise error
+    bank = package["_bank"]
     result = await packages.unlock(tenant, actor, bank, [comp["door"]], command_id)
     outcome = result.outcomes.get(comp["door"], "no_answer")
     opened = outcome in ("opened", "already_open")
-    async with tenant_context(tenant, actor) as ctx:
-        await commands.record(ctx, result)
-        now = clock.now()
-        if not opened:
-            await ctx.scope.update(Package, {Package.status: "ready"}).where(Package.id == package["id"])
-            await packages.door_event(
-                ctx, "door.unlock_failed", package["id"], bank_id, comp, "pickup", outcome, command_id
-            )
-        else:
-            person = package["recipient_name"]
-            await ctx.scope.update(
-                Package,
-                {
-                    Package.status: "picked_up",
-                    Package.picked_up_at: now,
-                    Package.picked_up_by: person,
-                    Package.pickup_method: method,
-                },
-            ).where(Package.id == package["id"])
-            await ctx.scope.update(
-                Compartment,
-                {Compartment.status: "available", Compartment.package_id: None, Compartment.updated_at: now},
-            ).where(Compartment.id == comp["id"])
-            await ctx.scope.update(Credential, {Credential.status: "used", Credential.used_at: now}).where(
-                Credential.id == package["_credential_id"]
-            )
-            await credentials.revoke_for_package(ctx, package["id"])
-            await reservations.end(ctx, comp["id"], "fulfilled")
-            await packages.door_event(
-                ctx,
-                "package.picked_up",
-                package["id"],
-                bank_id,
-                comp,
-                "pickup",
-                outcome,
-                command_id,
-                method=method,
-                person=person,
-            )
-            fresh = await packages.get_package(ctx, package["id"])
-            bank_row, location = await packages.bank_and_location(ctx, bank_id)
-            data = packages.message_data(ctx, fresh, bank_row, location, comp)
-            data["picked_up_at"] = packages.local_iso(now, location)
-            await notify.queue(ctx, "package.picked_up", fresh, data)
+    # The door has moved: this record must land, so a lost write lock or a dropped
+    # connection is retried rather than leaving the package half picked up.
+    now = await retrying(lambda: _finish(tenant, actor, bank, package, comp, command_id, result, opened))
     if not opened:
         raise DoorFailed(
             f"Door {comp['door']} did not open ({outcome}). Your code still works; please contact the mailroom.",
@@ -243,3 +205,60 @@ async def pickup(
         "picked_up_at": now,
         "method": method,
     }
+
+
+async def _finish(tenant, actor, bank, package, comp, command_id, result, opened: bool):
+    outcome = result.outcomes.get(comp["door"], "no_answer")
+    method = package["_method"]
+    async with tenant_context(tenant, actor) as ctx:
+        await commands.record(ctx, result)
+        now = clock.now()
+        if not opened:
+            await ctx.scope.update(Package, {Package.status: "ready"}).where(Package.id == package["id"])
+            await packages.door_event(
+                ctx, "door.unlock_failed", package["id"], bank["id"], comp, "pickup", outcome, command_id
+            )
+            return now
+        person = package["recipient_name"]
+        await ctx.scope.update(
+            Package,
+            {
+                Package.status: "picked_up",
+                Package.picked_up_at: now,
+                Package.picked_up_by: person,
+                Package.pickup_method: method,
+            },
+        ).where(Package.id == package["id"])
+        await ctx.scope.update(
+            Compartment,
+            {Compartment.status: "available", Compartment.package_id: None, Compartment.updated_at: now},
+        ).where(Compartment.id == comp["id"])
+        await ctx.scope.update(Credential, {Credential.status: "used", Credential.used_at: now}).where(
+            Credential.id == package["_credential_id"]
+        )
+        await credentials.revoke_for_package(ctx, package["id"])
+        await reservations.end(ctx, comp["id"], "fulfilled")
+        await packages.door_event(
+            ctx,
+            "package.picked_up",
+            package["id"],
+            bank["id"],
+            comp,
+            "pickup",
+            outcome,
+            command_id,
+            method=method,
+            person=person,
+        )
+        fresh = {
+            **package,
+            "status": "picked_up",
+            "picked_up_at": now,
+            "picked_up_by": person,
+            "pickup_method": method,
+        }
+        location = await ctx.scope.select(Location).where(Location.id == bank["location_id"]).first()
+        data = packages.message_data(ctx, fresh, bank, location, comp)
+        data["picked_up_at"] = packages.local_iso(now, location)
+        await notify.queue(ctx, "package.picked_up", fresh, data)
+        return now

@@ -52,9 +52,25 @@ class Agent:
         self._in_flight: dict[UUID, asyncio.Future] = {}
         self._remembered = remembered
 
+    def knows(self, bank_id: UUID) -> bool:
+        return bank_id in self._banks
+
     def has_bank(self, bank_id: UUID, key: bytes) -> bool:
         bank = self._banks.get(bank_id)
         return bank is not None and bank.key == key
+
+    def bank_ids(self) -> list[UUID]:
+        return list(self._banks)
+
+    async def drop_bank(self, bank_id: UUID) -> None:
+        """Stop driving a bank the server no longer gives this agent."""
+        bank = self._banks.pop(bank_id, None)
+        if bank is None:
+            return
+        try:
+            await bank.driver.stop()
+        except Exception:
+            log.exception("driver of bank %s did not stop cleanly", bank_id)
 
     async def configure_bank(
         self,

@@ -2,14 +2,21 @@
 
 The domain asks the hub to open doors; the hub hands the command to the agent
 that serves the bank and waits, within a deadline, for what the agent saw.
-Door changes the agent reports come back through :meth:`DoorHub.door_changed`
+An agent is either embedded (in this process, serving every bank) or a site
+agent connected over a WebSocket (see remote.py), which serves the banks its
+key gives it; a connected site agent takes precedence for its banks. Door
+changes the agents report come back through :meth:`DoorHub.door_changed`
 and reach the domain in a transaction of their own.
+
+The links live in this process's memory: with several API processes a
+command must reach the process that holds the bank's link (see 0008).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import msgspec
@@ -18,25 +25,64 @@ from pigeonhole.api import DoorState, UnlockOutcome
 from pigeonhole.edge.agent import Agent
 from pigeonhole.edge.messages import CommandResult, UnlockCommand
 
+if TYPE_CHECKING:  # pragma: no cover
+    from pigeonhole.edge.remote import AgentLink
+
 log = logging.getLogger(__name__)
-
-
-class NoAgent(RuntimeError):
-    pass
 
 
 class DoorHub:
     def __init__(self, *, command_timeout: float = 5.0) -> None:
         self.command_timeout = command_timeout
         self.agent: Agent | None = None
+        #: bank id -> the connected site agent that serves it
+        self.links: dict[UUID, AgentLink] = {}
+        #: every connected site agent, whether it serves a bank now or not
+        self.remote: set[AgentLink] = set()
 
     def start_embedded_agent(self) -> Agent:
         self.agent = Agent(report=self.door_changed)
         return self.agent
 
+    def needs_bank(self, bank_id: UUID) -> bool:
+        """Whether the embedded agent has yet to be given this bank's driver."""
+        return self.agent is not None and not self.agent.knows(bank_id)
+
     def is_online(self, bank_id: UUID) -> bool:
         """Whether an agent serves the bank now (the embedded agent serves every bank)."""
-        return self.agent is not None
+        return self.agent is not None or bank_id in self.links
+
+    def link_banks(self, link: AgentLink, bank_ids: set[UUID]) -> None:
+        """Route the commands of exactly these banks to ``link`` from now on.
+
+        The newest connection wins a bank: an agent that reconnects before the
+        server noticed its old socket die must not wait for that socket to time out.
+        """
+        self.remote.add(link)
+        link.serving = set(bank_ids)
+        for bank_id, holder in list(self.links.items()):
+            if holder is link and bank_id not in bank_ids:
+                self._hand_over(bank_id, link)
+        for bank_id in bank_ids:
+            holder = self.links.get(bank_id)
+            if holder is not None and holder is not link:
+                log.warning("bank %s: %s takes over from %s", bank_id, link, holder)
+            self.links[bank_id] = link
+
+    def unlink(self, link: AgentLink) -> None:
+        """The link closed: its banks go to another connected agent that serves them, or offline."""
+        self.remote.discard(link)
+        link.serving = set()
+        for bank_id, holder in list(self.links.items()):
+            if holder is link:
+                self._hand_over(bank_id, link)
+
+    def _hand_over(self, bank_id: UUID, leaving: AgentLink) -> None:
+        successor = next((o for o in self.remote if o is not leaving and bank_id in o.serving), None)
+        if successor is None:
+            del self.links[bank_id]
+        else:
+            self.links[bank_id] = successor
 
     async def stop(self) -> None:
         if self.agent is not None:
@@ -47,7 +93,7 @@ class DoorHub:
         self,
         plugins,
         bank: dict,
-        bank_doors: list[int],
+        bank_doors: list[int] | None,
         doors: list[int],
         command_id: UUID,
         sequential: bool = True,
@@ -57,12 +103,18 @@ class DoorHub:
         A command whose answer does not come back in time is reported as
         ``no_answer`` and is *not* sent again: the door may have opened.
         """
-        if self.agent is None:
-            raise NoAgent("no agent serves this bank")
         command = UnlockCommand(
             id=command_id, tenant_id=bank["tenant_id"], bank_id=bank["id"], doors=doors, sequential=sequential
         )
-        if not await self.attach_bank(plugins, bank, bank_doors):
+        link = self.links.get(bank["id"])
+        if link is not None and link.tenant_id == bank["tenant_id"]:
+            return await link.execute(command, self.command_timeout)
+        if self.agent is None:
+            # The bank's agent left between the online check and now: nothing was
+            # sent, and the caller's third step must still run.
+            log.warning("no agent serves bank %s any more: command %s not sent", bank["id"], command_id)
+            return _all(command, UnlockOutcome.NO_ANSWER)
+        if bank_doors is not None and not await self.attach_bank(plugins, bank, bank_doors):
             return _all(command, UnlockOutcome.NO_ANSWER)
         try:
             return await asyncio.wait_for(
@@ -95,9 +147,16 @@ class DoorHub:
         return count
 
     async def refresh_tenant(self, tenant_id: UUID, bank_id: UUID | None = None) -> int:
+        """Hand a tenant's changed banks to the agents that serve them; returns the embedded count."""
         from pigeonhole.db.tables import Bank, Compartment
         from pigeonhole.domain.context import tenant_by_id, tenant_context
 
+        for link in [link for link in self.remote if link.tenant_id == tenant_id]:
+            if bank_id is None or link.bank_filter in (None, bank_id):
+                try:
+                    await link.offer()
+                except Exception:
+                    log.exception("could not send the changed banks to %s", link)
         if self.agent is None:
             return 0
         tenant = await tenant_by_id(tenant_id)

@@ -101,6 +101,12 @@ def build(tenant_id: UUID, version: int, enabled: list[EnabledPlugin]) -> Tenant
     return TenantPlugins(tenant_id=tenant_id, version=version, pm=pm, enabled=names)
 
 
+def cached(tenant_id: UUID, version: int) -> TenantPlugins | None:
+    """The tenant's plugins if already built at this version (no database needed)."""
+    hit = _cache.get(tenant_id)
+    return hit if hit is not None and hit.version == version else None
+
+
 async def for_tenant(tenant_id: UUID, version: int) -> TenantPlugins:
     """The tenant's plugins at ``version``; must run inside its ``tenant_tx``."""
     cached = _cache.get(tenant_id)

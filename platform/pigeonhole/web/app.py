@@ -10,6 +10,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import BaseRouteHandler
+from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -17,6 +18,7 @@ from pigeonhole import __version__
 from pigeonhole.api import PluginRequest
 from pigeonhole.domain.context import tenant_context
 from pigeonhole.domain.errors import DomainError, NotFound
+from pigeonhole.edge.remote import agent_socket
 from pigeonhole.runtime import registry
 from pigeonhole.services import Services
 from pigeonhole.settings import Settings, get_settings
@@ -84,7 +86,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                 await services.stop()
 
     return Litestar(
-        route_handlers=[health, *TENANT_CONTROLLERS, *plugin_routers()],
+        route_handlers=[health, *TENANT_CONTROLLERS, agent_socket, *plugin_routers()],
         dependencies={"caller": Provide(caller_dependency)},
         exception_handlers={DomainError: domain_error_handler},
         lifespan=[lifespan],
@@ -101,5 +103,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             ),
             security=[{"apiKey": []}],
         ),
+        # An unhandled error is a bug: log its traceback even outside debug mode.
+        logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
         debug=False,
     )

@@ -53,9 +53,7 @@ def _values(notification: Notification, language: str) -> dict[str, str]:
     values = {k: "" if v is None else str(v) for k, v in data.items()}
     values["name"] = notification.recipient.name
     values["event"] = notification.event
-    values["place"] = ", ".join(
-        str(data[k]) for k in ("location_name", "location_address") if data.get(k)
-    )
+    values["place"] = ", ".join(str(data[k]) for k in ("location_name", "location_address") if data.get(k))
     values["expires"] = format_datetime(data.get("expires_at"), language)
     values["picked_up"] = format_datetime(data.get("picked_up_at"), language)
     return values

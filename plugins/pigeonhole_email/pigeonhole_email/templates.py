@@ -65,8 +65,7 @@ TEMPLATES: dict[str, dict[str, EmailTemplate]] = {
             "Rappel\u00a0: votre colis vous attend à $location_name",
             "Bonjour $name,",
             "Votre colis vous attend toujours dans la consigne $bank_name, à $place.",
-            "Utilisez le code de retrait de notre premier message. "
-            "Merci de le retirer avant le $expires.",
+            "Utilisez le code de retrait de notre premier message. Merci de le retirer avant le $expires.",
             _FR_DETAILS,
             "$tenant_name",
         ),

@@ -1,6 +1,5 @@
 import msgspec
 import pytest
-
 from pigeonhole_email.config import DEFAULT_URL, EmailConfig, SmtpTarget
 
 

@@ -1,9 +1,8 @@
 import pytest
 from pigeonhole.api import Notification, Recipient
-
+from pigeonhole_email.config import EmailConfig
 from pigeonhole_email.dates import format_datetime
 from pigeonhole_email.message import build_message, message_id
-from pigeonhole_email.config import EmailConfig
 from pigeonhole_email.render import render
 from pigeonhole_email.templates import TEMPLATES
 

@@ -5,7 +5,6 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 from pigeonhole.api import Notification, Recipient
-
 from pigeonhole_email import EmailChannel, EmailConfig, EmailPlugin
 
 pytestmark = pytest.mark.asyncio
@@ -30,7 +29,7 @@ class Inbox:
 
 class RefusingInbox(Inbox):
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
 
 
 class GreylistingInbox(Inbox):
