@@ -25,6 +25,20 @@ def _run(coro):
     return asyncio.run(coro)
 
 
+def _with_database(work):
+    """Run ``await work()`` connected to the database, and disconnect whatever happens."""
+    from pigeonhole.db import engine
+
+    async def go():
+        await engine.connect(get_settings())
+        try:
+            return await work()
+        finally:
+            await engine.disconnect()
+
+    return asyncio.run(go())
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default=os.environ.get("PIGEONHOLE_LOG_LEVEL", "WARNING"), show_default=True)
 def cli(log_level: str) -> None:
@@ -158,18 +172,10 @@ def tenant() -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def tenant_apply(folder: Path) -> None:
     """Create or update a tenant from FOLDER/tenant.toml; prints what changed."""
-    from pigeonhole.db import engine
     from pigeonhole.manifests.apply import ManifestError, apply
 
-    async def go():
-        await engine.connect(get_settings())
-        try:
-            return await apply(folder)
-        finally:
-            await engine.disconnect()
-
     try:
-        report = _run(go())
+        report = _with_database(lambda: apply(folder))
     except ManifestError as exc:
         raise click.ClickException(f"nothing applied: {exc}") from None
     if not report.changed:
@@ -183,17 +189,9 @@ def tenant_apply(folder: Path) -> None:
 @tenant.command("list")
 def tenant_list() -> None:
     """List tenants."""
-    from pigeonhole.db import engine
     from pigeonhole.db.tables import Tenant
 
-    async def go():
-        await engine.connect(get_settings())
-        try:
-            return await Tenant.select().order_by(Tenant.slug)
-        finally:
-            await engine.disconnect()
-
-    rows = _run(go())
+    rows = _with_database(lambda: Tenant.select().order_by(Tenant.slug).run())
     table = Table("slug", "name", "status", "created")
     for row in rows:
         table.add_row(row["slug"], row["name"], row["status"], row["created_at"].strftime("%Y-%m-%d %H:%M"))
@@ -214,21 +212,16 @@ def apikey_create(slug: str, name: str, role: str, bank_id: str | None) -> None:
     """Create a key and print it once."""
     from uuid import UUID
 
-    from pigeonhole.db import engine
     from pigeonhole.domain import apikeys
     from pigeonhole.domain.context import tenant_context
     from pigeonhole.domain.errors import DomainError
 
-    async def go():
-        await engine.connect(get_settings())
-        try:
-            async with tenant_context(slug) as ctx:
-                return await apikeys.create(ctx, name, role, UUID(bank_id) if bank_id else None)
-        finally:
-            await engine.disconnect()
+    async def create():
+        async with tenant_context(slug) as ctx:
+            return await apikeys.create(ctx, name, role, UUID(bank_id) if bank_id else None)
 
     try:
-        _, key = _run(go())
+        _, key = _with_database(create)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     console.print(key)
