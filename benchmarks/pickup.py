@@ -35,7 +35,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from pigeonhole.db.migrate import sqlite_path  # noqa: E402
+from pigeonhole.devtools import pgdb  # noqa: E402
 from pigeonhole_simulator import SimulatorConfig  # noqa: E402
 from seed import Seeded, is_postgres, seed, touch_keys  # noqa: E402
 
@@ -105,25 +105,11 @@ def free_port() -> int:
 
 
 async def create_pg_database() -> tuple[str, str]:
-    name = f"pigeonhole_bench_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    return await pgdb.create_database("pigeonhole_bench", PG_ADMIN)
 
 
 async def drop_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-            name,
-        )
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await conn.close()
+    await pgdb.drop_database(name, PG_ADMIN)
 
 
 VERIFY = {
