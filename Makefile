@@ -7,10 +7,20 @@ UV := $(VENV)/bin/uv
 DISTS := ./platform $(sort $(wildcard ./plugins/*/)) $(sort $(wildcard ./hardware_drivers/*/))
 STAMP := $(VENV)/.installed
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(patsubst %/,%,$(DISTS)))
+# Debian packages the tests and the demo need (socat: serial boards on pty pairs).
+SYSTEM_PACKAGES := socat
 
 .PHONY: install demo test bench system-packages clean
 
-install: $(STAMP)
+install: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 $(STAMP): $(PYPROJECTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
