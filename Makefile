@@ -7,10 +7,11 @@ UV := $(VENV)/bin/uv
 DISTS := ./platform $(sort $(wildcard ./plugins/*/)) $(sort $(wildcard ./hardware_drivers/*/))
 STAMP := $(VENV)/.installed
 PYPROJECTS := pyproject.toml $(addsuffix /pyproject.toml,$(patsubst %/,%,$(DISTS)))
-# Debian packages the tests and the demo need (socat: serial boards on pty pairs).
-SYSTEM_PACKAGES := socat
+# Debian packages the tests and the demo need (socat: serial boards on pty pairs;
+# xmlsec1: the test SAML identity provider, pysaml2, signs with it).
+SYSTEM_PACKAGES := socat xmlsec1
 
-.PHONY: install demo test bench system-packages clean
+.PHONY: install demo test bench bench-import bench-directory bench-drivers system-packages clean
 
 install: system-packages $(STAMP)
 
@@ -31,11 +32,27 @@ $(STAMP): $(PYPROJECTS)
 demo: install
 	$(VENV)/bin/pigeonhole demo
 
+# The suite runs in three worker processes (each with its own databases); PYTEST_ARGS= runs it serially.
+PYTEST_ARGS ?= -n 3 --dist loadfile
+
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
 	$(PY) benchmarks/pickup.py
+
+# 100,000 contacts through `pigeonhole import contacts`, on PostgreSQL and SQLite (directory, #6).
+bench-import: install
+	$(PY) benchmarks/directory_import.py
+
+# Contact search on 100,000 contacts, on PostgreSQL and SQLite (directory, #6).
+bench-directory: install
+	$(PY) benchmarks/directory_search.py
+
+# Lock drivers against the wire time at their baud rates, and a door command
+# serve -> agent -> Modbus TCP driver -> simulator, p50/p99 (hardware, #4).
+bench-drivers: install
+	$(PY) benchmarks/drivers.py
 
 clean:
 	rm -rf $(VENV) var

@@ -44,3 +44,41 @@ async def deposit_and_close(op: Api, admin: Api, bank_id: str, **kwargs) -> dict
     package = await deposit(op, bank_id, **kwargs)
     await close_door(admin, bank_id, package["door"]["door"])
     return package
+
+
+async def directory_rows(admin: Api, op: Api) -> dict[str, list]:
+    """Directory rows (#6): a custom field, a contact with a value in a department with a
+    key contact, and a package waiting for them. Returns the ids, as the isolation walk wants."""
+    tag = uuid.uuid4().hex[:8]
+    field = await admin.ok(
+        "POST",
+        "/directory/custom-fields",
+        {"screen": "contacts", "key": f"code_{tag}", "label": f"Cost centre {tag}", "type": "text"},
+    )
+    contact = await admin.ok(
+        "POST",
+        "/directory/contacts",
+        {
+            "name": f"Contact {tag}",
+            "email": new_email(),
+            "personnel_id": f"P-{tag}",
+            "custom": {field["key"]: f"CC-{tag}"},
+        },
+    )
+    department = await admin.ok(
+        "POST",
+        "/directory/departments",
+        {"name": f"Department {tag}", "key_contact_id": contact["id"], "member_ids": [contact["id"]]},
+    )
+    await op.ok(
+        "POST",
+        "/packages",
+        {
+            "tracking_id": f"TRK-{tag}",
+            "carrier": "UPS",
+            "size": "s",
+            "recipient_contact_id": contact["id"],
+            "department_id": department["id"],
+        },
+    )
+    return {"contact_id": [contact["id"]], "department_id": [department["id"]], "field_id": [field["id"]]}

@@ -371,7 +371,9 @@ async def test_no_result_by_the_deadline_is_no_answer_and_is_not_sent_again(make
     assert command["acked_at"] is not None and command["outcome"] == {str(unlock.doors[0]): "no_answer"}
 
     link.receive(protocol.Result(id=unlock.id, outcomes={unlock.doors[0]: UnlockOutcome.OPENED}))
-    assert await op.ok("GET", f"/banks/{lobby}/commands") == [command], "a late result changes nothing"
+    # No door opens again and the record stands; a link that runs (this one does not) would add the
+    # agent's late word beside it: tests/test_agent_reconcile.py::test_a_result_after_the_deadline...
+    assert await op.ok("GET", f"/banks/{lobby}/commands") == [command], "a late result reopens nothing"
 
 
 def test_reconnect_delays_double_up_to_their_cap_with_jitter():

@@ -16,6 +16,14 @@ COMMANDS = [
     ["tenant", "list"],
     ["demo"],
     ["apikey", "create"],
+    ["import", "contacts"],
+    ["import", "users"],
+    ["import", "locations"],
+    ["export"],
+    ["user", "add"],
+    ["user", "password-link"],
+    ["user", "unlock"],
+    ["platform-key", "create"],
 ]
 
 

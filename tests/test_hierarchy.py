@@ -74,3 +74,63 @@ async def test_location_in_unknown_division(make_tenant, api):
     )
     assert r.status_code == 404
     assert "Division" in r.json()["detail"]
+
+
+# --- A2 refusals (directory, #6) ----------------------------------------------------
+
+
+async def test_renaming_to_a_taken_name_is_refused_and_changes_nothing(make_tenant, api):
+    t = await make_tenant()
+    admin = api(t, "admin")
+    north = await admin.ok("POST", "/divisions", {"name": "North"})
+    south = await admin.ok("POST", "/divisions", {"name": "South"})
+    depot = await admin.ok("POST", "/locations", {"division_id": north["id"], "name": "Depot"})
+    await admin.ok("POST", "/locations", {"division_id": north["id"], "name": "Yard"})
+
+    taken = await admin.patch(f"/divisions/{south['id']}", json={"name": "North"})
+    assert taken.status_code == 409 and "'North' already exists" in taken.json()["detail"]
+    clash = await admin.patch(f"/locations/{depot['id']}", json={"name": "Yard"})
+    assert clash.status_code == 409 and "'Yard' already exists in this division" in clash.json()["detail"]
+    blank = await admin.patch(f"/locations/{depot['id']}", json={"name": "   "})
+    assert blank.status_code == 422 and "name" in blank.json()["detail"]
+    assert (await admin.ok("GET", f"/locations/{depot['id']}"))["name"] == "Depot"
+    assert (await admin.ok("GET", f"/divisions/{south['id']}"))["name"] == "South"
+    # The same location name in another division is fine.
+    moved = await admin.ok("PATCH", f"/locations/{depot['id']}", {"division_id": south["id"], "name": "Yard"})
+    assert (moved["division_id"], moved["name"]) == (south["id"], "Yard")
+
+
+async def test_a_division_or_location_in_an_access_scope_cannot_be_deleted(make_tenant, api):
+    import json
+
+    from pigeonhole.db.tables import ApiKey
+    from pigeonhole.domain.context import tenant_context
+
+    t = await make_tenant()
+    admin = api(t, "admin")
+    spare = await admin.ok("POST", "/divisions", {"name": "Spare"})
+    annex = await admin.ok("POST", "/locations", {"division_id": spare["id"], "name": "Annex"})
+    empty = await admin.ok("POST", "/divisions", {"name": "Empty"})
+    async with tenant_context(t.slug) as ctx:
+        await ctx.scope.update(
+            ApiKey, {ApiKey.scope: json.dumps({"divisions": [empty["id"]], "locations": [annex["id"]]})}
+        ).where(ApiKey.name == "operator")
+
+    refused = await admin.delete(f"/locations/{annex['id']}")
+    assert refused.status_code == 409
+    assert (
+        refused.json()["detail"]
+        == "Location 'Annex' is in the access scope of 1 API key; change their scope first"
+    )
+    refused = await admin.delete(f"/divisions/{empty['id']}")
+    assert (
+        refused.status_code == 409 and "Division 'Empty' is in the access scope of 1 API key" in refused.text
+    )
+    names = {loc["name"] for loc in await admin.ok("GET", "/locations")}
+    assert "Annex" in names and "Empty" in {d["name"] for d in await admin.ok("GET", "/divisions")}
+
+    # Once the key's scope no longer names them, both go.
+    async with tenant_context(t.slug) as ctx:
+        await ctx.scope.update(ApiKey, {ApiKey.scope: None}).where(ApiKey.name == "operator")
+    await admin.ok("DELETE", f"/locations/{annex['id']}", status=204)
+    await admin.ok("DELETE", f"/divisions/{empty['id']}", status=204)

@@ -15,8 +15,10 @@ from litestar import Litestar, get, post
 from litestar.params import FromPath, JSONBody
 from pigeonhole.domain.context import require_tenant
 
-from tests.flows import compartment, deposit, deposit_and_close, new_email
-from tests.support import isolation
+from tests.flows import compartment, deposit, deposit_and_close, directory_rows, new_email
+from tests.support import accounts, isolation, signin
+from tests.support.directory_io import directory_io_values
+from tests.support.edge import edge_values
 from tests.support.smtp import pickup_code
 
 # Tenant B runs without the workplace plugin, so the plugin name the walk uses
@@ -41,6 +43,15 @@ async def _ready(op, admin, smtp, bank_id: str) -> tuple[dict, str]:
     package = await deposit_and_close(op, admin, bank_id, email=email, name=f"Recipient {_tag()}", size="s")
     [mail] = await smtp.wait_for(email)
     return package, pickup_code(mail)
+
+
+async def _identity(admin) -> dict[str, list]:
+    """Identity rows (#3): a custom role and a staff user holding it."""
+    role = await admin.ok("POST", "/roles", {"name": f"Role {_tag()}", "permissions": ["packages:read"]})
+    staff = await admin.ok(
+        "POST", "/users", {"email": new_email(), "name": f"Staff {_tag()}", "role_id": role["id"]}
+    )
+    return {"user_id": [staff["id"]], "role_id": [role["id"]]}
 
 
 async def populate_a(t, api, smtp) -> tuple[dict[str, list], dict[str, str]]:
@@ -75,6 +86,13 @@ async def populate_a(t, api, smtp) -> tuple[dict[str, list], dict[str, str]]:
     )
     await admin.ok("POST", "/api-keys", {"name": f"integration-{_tag()}", "role": "operator"})
     await admin.ok("PUT", "/plugins/workplace", {"config": {"hold_hours": 48}})
+    directory = await directory_rows(admin, op)
+    identity = await _identity(admin)
+    directory_io = await directory_io_values(admin)
+    edge = await edge_values(api, t)
+    # signing in (#3): a user with a password, a second factor, a session and a trusted device
+    signed = await signin.fill_signin_tables(admin.client, t, api, smtp)
+    identity["user_id"] += signed.pop("user_id")
 
     bank = await op.ok("GET", f"/banks/{lobby}")
     available = next(c for c in bank["compartments"] if c["status"] == "available")
@@ -95,8 +113,19 @@ async def populate_a(t, api, smtp) -> tuple[dict[str, list], dict[str, str]]:
         "name": ["workplace"],
         "door": [ready["door"]["door"], depositing["door"]["door"]],
         "code": [ready_code],
+        **directory,
+        **identity,
+        **directory_io,
+        **edge,
+        **signed,
     }
-    query = {"location_id": head_office["id"], "division_id": main["id"], "tracking_id": ready["tracking_id"]}
+    query = {
+        "location_id": head_office["id"],
+        "division_id": main["id"],
+        "tracking_id": ready["tracking_id"],
+        "department_id": directory["department_id"][0],
+        "recipient_contact_id": directory["contact_id"][0],
+    }
     return values, query
 
 
@@ -113,7 +142,16 @@ async def populate_b(t, api, smtp) -> dict[str, list]:
     keys = await admin.ok("GET", "/api-keys")
     divisions = await admin.ok("GET", "/divisions")
     locations = await admin.ok("GET", "/locations")
+    directory = await directory_rows(admin, op)
+    identity = await _identity(admin)
+    signed = await signin.fill_signin_tables(admin.client, t, api, smtp)
+    identity["user_id"] += signed.pop("user_id")
     return {
+        **directory,
+        **identity,
+        **signed,
+        **await directory_io_values(admin),
+        **await edge_values(api, t),
         "bank_id": [lobby],
         "compartment_id": [(await compartment(op, lobby, ready["door"]["door"]))["id"]],
         "package_id": [received["id"]],
@@ -168,13 +206,16 @@ async def test_another_tenant_reads_and_changes_nothing(client, settings, servic
     before = await isolation.snapshot(a_info.id)
     secrets = isolation.needles(before, await isolation.snapshot(b_info.id))
     b_key = b.keys["admin"]
+    # A signed-in enterprise administrator of B: a session, besides B's key (#3).
+    b_admin = await accounts.add_user(api(b, "admin"), role="enterprise_admin")
+    b_session = await accounts.session(b.slug, b_admin["id"])
     failures: list[str] = []
     requests = 0
 
-    async def check(request, expect: int | None):
+    async def check(request, expect: int | None, key: str | None = None):
         nonlocal requests
         requests += 1
-        response = await isolation.send(client, request, b_key)
+        response = await isolation.send(client, request, key or b_key)
         status = response.status_code
         if expect is not None and status != expect:
             failures.append(f"{request}: expected {expect}, got {status} {response.text[:300]}")
@@ -184,10 +225,14 @@ async def test_another_tenant_reads_and_changes_nothing(client, settings, servic
         if shown:
             failures.append(f"{request}: the answer shows tenant A's {shown}")
 
+    def at_a(endpoint) -> int | None:
+        """What B's credential gets at A's URL: 401, but from a route that takes none, its own answer."""
+        return isolation.PUBLIC_ROUTES.get((endpoint.method, endpoint.relative), 401)
+
     # (a) A's URL, B's key: B's key means nothing to A.
     for endpoint in endpoints:
         for ids in isolation.combinations(endpoint, a_values):
-            await check(isolation.build(endpoint, a.slug, ids, a_query), 401)
+            await check(isolation.build(endpoint, a.slug, ids, a_query), at_a(endpoint))
 
     # (b) B's URL and key, A's ids: A's rows do not exist for B.
     for endpoint in endpoints:
@@ -206,10 +251,22 @@ async def test_another_tenant_reads_and_changes_nothing(client, settings, servic
                 ids[slot] = value
                 await check(isolation.build(endpoint, b.slug, ids, a_query), 404)
 
+    # (d) B's user session: at A's URLs it means nothing; at B's, A's rows do not exist.
+    for endpoint in endpoints:
+        ids = next(isolation.combinations(endpoint, a_values))
+        # A fresh session each time: signing out (a route walked like any other) ends the last one.
+        b_session = await accounts.session(b.slug, b_admin["id"])
+        await check(isolation.build(endpoint, a.slug, ids, a_query), at_a(endpoint), b_session)
+        await check(
+            isolation.build(endpoint, b.slug, ids, a_query), 404 if endpoint.owned else None, b_session
+        )
+
     assert not failures, f"{len(failures)} of {requests} requests broke isolation:\n" + "\n".join(failures)
     await isolation.drained(a_info.id)
     after = await isolation.snapshot(a_info.id)
     for table in before:
+        if table in isolation.PUBLIC_MAY_CHANGE:
+            continue
         assert after[table] == before[table], f"tenant A's {table} rows changed during the walk"
     a_view_after, _ = await read_back(client, endpoints, a.slug, a.keys["admin"], a_values)
     assert a_view_after == a_view, "tenant A sees something different after the walk"

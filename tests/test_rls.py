@@ -19,8 +19,10 @@ from pigeonhole.db.migrate import sqlite_path
 from pigeonhole.domain.context import require_tenant
 from pigeonhole.settings import APP_ROLE
 
-from tests.flows import deposit_and_close, new_email
-from tests.support import isolation
+from tests.flows import deposit_and_close, directory_rows, new_email
+from tests.support import isolation, saml_idp, signin
+from tests.support.directory_io import directory_io_values
+from tests.support.edge import edge_values
 
 #: The platform's queue: rows carry a tenant_id for routing, but only the relay
 #: (no tenant set) reads them. Not a tenant table.
@@ -42,6 +44,18 @@ async def tenants(make_tenant, api, smtp):
         email = new_email()
         await deposit_and_close(api(t, "operator"), api(t, "admin"), t.banks["Lobby"], email=email)
         await smtp.wait_for(email)
+        # identity (#3): a staff user brings a role row and an audit entry too
+        await api(t, "admin").ok("POST", "/users", {"email": new_email(), "name": "Staff", "role": "carrier"})
+        # single sign-on (#3): a SAML set-up, the policy and one SSO sign-in
+        await saml_idp.fill_sso_tables(api(t, "admin"))
+        # directory (#6): contact, department, member, custom field and value
+        await directory_rows(api(t, "admin"), api(t, "operator"))
+        # the edge (#4): an enrolment token, an enrolled agent, door states, an alert
+        await edge_values(api, t)
+        # directory imports (#6): an import run and an SFTP schedule
+        await directory_io_values(api(t, "admin"))
+        # signing in (#3): password, second factor, session, trusted device, a failed attempt
+        await signin.fill_signin_tables(api(t, "admin").client, t, api, smtp)
         info = await require_tenant(t.slug)
         await isolation.drained(info.id)
         made.append((t, info.id))
@@ -241,6 +255,24 @@ CROSS_REFERENCES = [
         "event",
         "package",
         "INSERT INTO event (id, tenant_id, package_id, kind, actor, at) VALUES (?, ?, ?, 'x', 'test', ?)",
+    ),
+    (
+        "app_user",
+        "role",
+        "INSERT INTO app_user (id, tenant_id, role_id, email, name, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'x@example.test', 'X', ?, CURRENT_TIMESTAMP)",
+    ),
+    (
+        "department",
+        "contact",
+        "INSERT INTO department (id, tenant_id, key_contact_id, name, name_key, created_at, updated_at) "
+        "VALUES (?, ?, ?, 'Elsewhere', 'elsewhere', ?, CURRENT_TIMESTAMP)",
+    ),
+    (
+        "sso_identity",
+        "app_user",
+        "INSERT INTO sso_identity (id, tenant_id, user_id, protocol, subject, last_login_at) "
+        "VALUES (?, ?, ?, 'saml', 'someone@example.test', ?)",
     ),
 ]
 

@@ -20,6 +20,7 @@ from pigeonhole.hookspecs import hookimpl
 
 __all__ = [
     "AccessMethod",
+    "AlertView",
     "Channel",
     "CustodyEvent",
     "DeliveryResult",
@@ -289,3 +290,61 @@ class CustodyEvent(msgspec.Struct, frozen=True):
     compartment_id: UUID | None = None
     method: str | None = None
     data: dict[str, Any] = {}
+
+
+# --------------------------------------------------------------------------
+# Alerts (hardware #4): what a person must look at
+# --------------------------------------------------------------------------
+
+
+class AlertView(msgspec.Struct, frozen=True):
+    """An alert as plugins observe it (``pigeonhole_alert``).
+
+    ``kind`` is one of ``door.forced`` (a door opened with no command),
+    ``door.left_open`` (open past its bank's ``door_left_open_seconds``),
+    ``command.unknown_outcome`` (nobody knows whether a commanded door opened)
+    and ``command.outcome_differs`` (the agent later reported another outcome
+    than the server had recorded). ``message`` is a sentence for a person.
+    """
+
+    id: UUID
+    tenant: str
+    kind: str
+    message: str
+    raised_at: datetime
+    bank_id: UUID | None = None
+    door: int | None = None
+    package_id: UUID | None = None
+    command_id: UUID | None = None
+    data: dict[str, Any] = {}
+
+
+# --------------------------------------------------------------------------
+# Lock-board toolkit (hardware #4)
+# --------------------------------------------------------------------------
+
+#: The other host package a driver plugin may import: serial and TCP links
+#: that reopen, a serialized bus with inter-frame gaps, ``BoardDriver`` (a
+#: board's frames are all a new driver writes) and the base of board
+#: simulators. Public and kept stable like this module; see
+#: ``docs/plugins/drivers.md``. What drivers built on it promise the agent
+#: (and what any driver should do, the conformance kit checks it):
+#:
+#: - ``start()`` does not raise because a port or bridge is missing: the driver
+#:   keeps trying to reopen it, ``health()`` says why, unlocks answer
+#:   ``NO_ANSWER`` meanwhile;
+#: - ``door_states()`` only reads; a door that moves without a command is
+#:   reported through ``DoorListener.door_changed`` by the driver's own poll
+#:   (``poll_interval_ms`` of its config), never the door a command opened;
+#: - ``health()`` answers from the last read of each board (the poll reads them
+#:   anyway) and reads only boards not seen for a second or two poll intervals,
+#:   so a heartbeat costs no bus time and is not held up by a silent board;
+#: - ``unlock_many(doors, sequential=False)`` fires the locks back to back
+#:   (one frame per board when the board can open all its locks) with one
+#:   settle wait and one read per board; ``sequential=True`` is one full
+#:   unlock (read, fire, settle, read) after the other;
+#: - a task a driver starts for good (a poller) is created with a fresh
+#:   ``contextvars.Context()``: ``start()`` may run inside the host's database
+#:   transaction, whose context variables the task would otherwise inherit and
+#:   outlive ("no active connection" on SQLite when it reports a door).
+HARDWARE_TOOLKIT = "pigeonhole.hardware"

@@ -29,7 +29,7 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
-    from pigeonhole.api import AccessMethod, Channel, CustodyEvent, LockDriver, Workflow
+    from pigeonhole.api import AccessMethod, AlertView, Channel, CustodyEvent, LockDriver, Workflow
 
 hookspec = pluggy.HookspecMarker("pigeonhole")
 hookimpl = pluggy.HookimplMarker("pigeonhole")
@@ -84,6 +84,17 @@ def pigeonhole_custody_event(event: CustodyEvent) -> None:
     Called once per event, in the process that committed it, for the tenant's
     enabled plugins only. It must be quick and must not raise; work that has to
     survive a crash belongs in a channel (which the outbox makes durable).
+    """
+
+
+@hookspec
+def pigeonhole_alert(alert: AlertView) -> None:
+    """Observe an alert raised for the tenant (a forced door, a door left open...), after commit.
+
+    Called once per alert, in the process that raised it, for the tenant's
+    enabled plugins only. The alert is also listed by the API until someone
+    acknowledges it. A plugin that takes alerts to people (mail, SMS, chat)
+    should queue durable work rather than send from here; it must not raise.
     """
 
 

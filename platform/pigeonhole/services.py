@@ -29,6 +29,7 @@ class Services:
         self.hub: DoorHub | None = None
         self._relay_stop = asyncio.Event()
         self._relay_task: asyncio.Task | None = None
+        self._imports_task: asyncio.Task | None = None  # scheduled SFTP imports (directory #6)
 
     async def start(
         self, *, worker: bool | None = None, agent: bool | None = None, relay_: bool = True
@@ -45,16 +46,25 @@ class Services:
             self._relay_task = asyncio.create_task(
                 relay.run(self.broker, brokers.queue_name(), s.outbox_redeliver_seconds, self._relay_stop)
             )
+            from pigeonhole.domain.directory import schedule as import_schedules
+
+            self._imports_task = asyncio.create_task(import_schedules.run_loop(self._relay_stop))
         self.hub = DoorHub()
         set_hub(self.hub)
         if agent if agent is not None else s.embedded_agent:
             self.hub.start_embedded_agent()
             await self.hub.attach_all()
+            # The embedded agent died with the previous process: nobody will report its commands.
+            await self.hub.reconcile_embedded_orphans()
+        await self.hub.rearm_doors()  # door.left_open timers of doors recorded open
 
     async def stop(self) -> None:
         self._relay_stop.set()
         if self._relay_task is not None:
             await asyncio.gather(self._relay_task, return_exceptions=True)
+        if self._imports_task is not None:
+            self._imports_task.cancel()  # a poll cut short rolls back; its claim expires and it runs again
+            await asyncio.gather(self._imports_task, return_exceptions=True)
         if self.worker is not None:
             await asyncio.to_thread(self.worker.stop)
         if self.broker is not None:

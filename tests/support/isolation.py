@@ -21,12 +21,25 @@ from litestar import Litestar
 from litestar.constants import RESERVED_KWARGS
 from litestar.routes import HTTPRoute
 
+from tests.support import signin
+from tests.support.directory_io import paused_schedule
+
 PREFIX = "/api/v1/t/{tenant}"
 
 #: Parameters naming a row of the tenant. A request from another tenant that
 #: carries one of these (in its path or its body) must be answered 404: the
 #: row does not exist for that tenant.
-OWNED = frozenset({"bank_id", "compartment_id", "package_id", "division_id", "location_id", "key_id"})
+OWNED = frozenset(
+    {"bank_id", "compartment_id", "package_id", "division_id", "location_id", "key_id", "user_id", "role_id"}
+    # directory (#6)
+    | {"contact_id", "department_id", "field_id"}
+    # directory imports (#6): import runs and SFTP schedules
+    | {"import_id", "schedule_id"}
+    # the edge (#4): site agents, enrolment tokens, alerts, door commands
+    | {"agent_id", "token_id", "alert_id", "command_id"}
+    # signing in (#3): a user's sessions and trusted devices
+    | signin.WALK_OWNED
+)
 
 #: Parameters that are not a tenant's rows: the slug is the tenant itself, a
 #: door number means something only with its bank, a plugin name is the
@@ -87,7 +100,88 @@ BODIES: dict[tuple[str, str], Callable[[Mapping[str, Any]], dict]] = {
     ("PUT", "/plugins/{name}"): lambda ids: {"config": {}},
     ("POST", "/api-keys"): lambda ids: {"name": _unique("key"), "role": "kiosk", "bank_id": ids["bank_id"]},
     ("PUT", "/plugins/simulator/banks/{bank_id}/doors/{door}/fault"): lambda ids: {"fault": "jammed"},
+    # the edge (#4)
+    ("POST", "/agents/enrolment-tokens"): lambda ids: {"name": _unique("site"), "bank_id": ids["bank_id"]},
+    ("POST", "/alerts/{alert_id}/acknowledge"): lambda ids: {"note": "isolation walk"},
+    ("POST", "/commands/{command_id}/resolve"): lambda ids: {"door_opened": True, "note": "isolation walk"},
+    ("POST", "/banks/{bank_id}/compartments/{compartment_id}/open"): lambda ids: {"reason": "isolation walk"},
+    # identity (#3): users and roles
+    ("POST", "/users"): lambda ids: {
+        "email": f"walker-{uuid.uuid4().hex[:8]}@example.test",
+        "name": _unique("Walker"),
+        "role": "carrier",
+    },
+    ("PATCH", "/users/{user_id}"): lambda ids: {"name": _unique("Walker")},
+    ("POST", "/roles"): lambda ids: {"name": _unique("Role"), "permissions": ["packages:read"]},
+    ("PATCH", "/roles/{role_id}"): lambda ids: {"name": _unique("Role")},
+    # directory (#6): contacts, departments, custom fields
+    ("POST", "/directory/contacts"): lambda ids: {
+        "name": _unique("Contact"),
+        "department_ids": [ids["department_id"]],
+    },
+    ("PATCH", "/directory/contacts/{contact_id}"): lambda ids: {
+        "name": _unique("Contact"),
+        "department_ids": [ids["department_id"]],
+        "active": False,
+    },
+    ("POST", "/directory/departments"): lambda ids: {
+        "name": _unique("Department"),
+        "key_contact_id": ids["contact_id"],
+        "member_ids": [ids["contact_id"]],
+    },
+    ("PATCH", "/directory/departments/{department_id}"): lambda ids: {
+        "name": _unique("Department"),
+        "key_contact_id": ids["contact_id"],
+    },
+    ("PUT", "/directory/departments/{department_id}/members"): lambda ids: {
+        "contact_ids": [ids["contact_id"]]
+    },
+    ("POST", "/directory/departments/{department_id}/members"): lambda ids: {
+        "add": [ids["contact_id"]],
+        "remove": [ids["contact_id"]],
+    },
+    ("POST", "/directory/custom-fields"): lambda ids: {
+        "screen": "contacts",
+        "key": f"walk_{uuid.uuid4().hex[:8]}",
+        "label": _unique("Field"),
+        "type": "text",
+    },
+    ("PATCH", "/directory/custom-fields/{field_id}"): lambda ids: {
+        "label": _unique("Field"),
+        "required": True,
+    },
+    # directory imports (#6): a schedule pointing at a port where nothing listens, never polled by itself
+    ("POST", "/directory/import-schedules"): lambda ids: paused_schedule(),
+    ("PATCH", "/directory/import-schedules/{schedule_id}"): lambda ids: {"interval_minutes": 1440},
+    # single sign-on (#3): bodies the handlers refuse or that change only the caller's own tenant
+    ("PUT", "/sso/settings"): lambda ids: {"require_sso": False, "break_glass_user_ids": [ids["user_id"]]},
+    ("PUT", "/sso/saml"): lambda ids: {"metadata_xml": "<not-idp-metadata/>"},
+    ("PUT", "/sso/oidc"): lambda ids: {
+        "discovery_url": "http://127.0.0.1:9/",
+        "client_id": "walker",
+        "client_secret": "walker",
+    },
+    # signing in (#3)
+    **signin.WALK_BODIES,
 }
+
+#: Routes that take no credential, by design, and what another tenant's
+#: credential gets from them at A's URL instead of 401 (an int: that status;
+#: None: any answer but a 5xx). Either way the answer must show nothing of A's
+#: and change nothing of A's (but the tables in PUBLIC_MAY_CHANGE).
+PUBLIC_ROUTES: dict[tuple[str, str], int | None] = {
+    **signin.PUBLIC_ROUTES,
+    # single sign-on (#3): what browsers and identity providers reach
+    ("GET", "/sso/saml/metadata"): None,
+    ("GET", "/sso/saml/login"): None,
+    ("POST", "/sso/saml/acs"): None,
+    ("GET", "/sso/saml/sls"): None,
+    ("GET", "/sso/oidc/login"): None,
+    ("GET", "/sso/oidc/callback"): None,
+}
+
+#: Tables a public route may add to whoever calls it (failure counters).
+PUBLIC_MAY_CHANGE = signin.PUBLIC_MAY_CHANGE
 
 
 class _Recorder(Mapping[str, Any]):
@@ -275,7 +369,25 @@ NEEDLE_COLUMNS = {
     "bank": ("name",),
     "package": ("tracking_id", "recipient_name", "recipient_email", "recipient_phone"),
     "api_key": ("name", "prefix", "digest"),
+    "app_user": ("email", "name", "employee_id"),
+    "role": ("name",),
     "credential": ("digest",),
+    # directory (#6) and its imports
+    "contact": ("name", "email", "phone", "personnel_id", "employee_id"),
+    "department": ("name",),
+    "custom_field": ("label",),
+    "import_schedule": ("name", "username", "private_key", "remote_path"),
+    "import_run": ("filename",),
+    # the edge (#4)
+    "enrolment_token": ("name", "prefix", "digest"),
+    "site_agent": ("name",),
+    # signing in (#3): no hash or secret of A's may ever show
+    "user_credential": ("password_hash", "totp_secret"),
+    "user_session": ("digest",),
+    "signin_link": ("digest",),
+    "mfa_challenge": ("digest",),
+    "mfa_recovery_code": ("digest",),
+    "trusted_device": ("label",),
 }
 
 
@@ -313,3 +425,128 @@ async def drained(tenant_id: UUID, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{pending} outbox row(s) of tenant {tenant_id} never finished")
         await asyncio.sleep(0.05)
+
+
+# --- every route, whatever it carries: for walks that need no exact ids -------------
+
+
+def sample_value(info, name: str = "", ids: Mapping[str, Any] | None = None) -> Any:
+    """A value msgspec accepts for a body type: enough to reach the handler's first line.
+
+    A field named like an id in ``ids`` gets that id, so a walk can slip a
+    chosen row into bodies it has no builder for.
+    """
+    from msgspec import inspect as mi
+
+    ids = ids or {}
+    if name in ids:
+        return str(ids[name])
+    if isinstance(info, mi.StructType):
+        return {
+            f.encode_name: sample_value(f.type, f.name, ids)
+            for f in info.fields
+            if f.required or f.name in ids
+        }
+    if isinstance(info, mi.UnionType):
+        options = [t for t in info.types if not isinstance(t, mi.NoneType)]
+        return sample_value(options[0], name, ids) if options else None
+    if isinstance(info, mi.LiteralType):
+        return info.values[0]
+    if isinstance(info, mi.EnumType):
+        return next(iter(info.cls)).value
+    if isinstance(info, mi.StrType):
+        return "x" * max(info.min_length or 1, 1)
+    if isinstance(info, mi.IntType):
+        return info.ge if info.ge is not None else (info.gt + 1 if info.gt is not None else 1)
+    if isinstance(info, mi.FloatType):
+        return float(info.ge if info.ge is not None else 1)
+    if isinstance(info, mi.BoolType):
+        return False
+    if isinstance(info, mi.UUIDType):
+        return str(uuid.uuid4())
+    if isinstance(info, mi.DateTimeType):
+        return "2030-01-01T00:00:00Z"
+    if isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
+        return [sample_value(info.item_type, "", ids) for _ in range(info.min_length or 0)]
+    if isinstance(info, (mi.DictType, mi.AnyType)):
+        return {}
+    return None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One (method, path) under the tenant prefix, with what it takes."""
+
+    method: str
+    path: str
+    path_params: tuple[str, ...]
+    body_type: Any
+    handler: str
+
+    @property
+    def relative(self) -> str:
+        return self.path[len(PREFIX) :] or "/"
+
+    def body_ids(self, ids: Mapping[str, Any]) -> frozenset[str]:
+        """The ids of ``ids`` the body would carry."""
+        if self.body_type is None:
+            return frozenset()
+        builder = BODIES.get((self.method, self.relative))
+        if builder is not None:
+            recorder = _Recorder(ids)
+            try:
+                builder(recorder)
+            except KeyError:
+                pass
+            return frozenset(recorder.read)
+        from msgspec import inspect as mi
+
+        info = mi.type_info(self.body_type)
+        if isinstance(info, mi.StructType):
+            return frozenset(f.name for f in info.fields if f.name in ids)
+        return frozenset()
+
+    def request(self, slug: str, ids: Mapping[str, Any]) -> Request:
+        """A request filling path and body from ``ids``, unknown path parameters with new UUIDs."""
+        values = {p: ids[p] if p in ids else uuid.uuid4() for p in self.path_params if p != "tenant"}
+        url = self.path.format(tenant=slug, **{k: str(v) for k, v in values.items()})
+        body = None
+        if self.body_type is not None:
+            builder = BODIES.get((self.method, self.relative))
+            if builder is not None:
+                try:
+                    body = builder(ids)
+                except KeyError:
+                    builder = None
+            if builder is None:
+                from msgspec import inspect as mi
+
+                body = sample_value(mi.type_info(self.body_type), "", ids)
+            body = json.loads(json.dumps(body, default=str))
+        return Request(self.method, url, {}, body)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} ({self.handler})"
+
+
+def all_routes(app: Litestar) -> list[Route]:
+    """Every HTTP (method, path) under the tenant prefix; never refuses a route."""
+    found = []
+    for route in app.routes:
+        if not route.path_format.startswith(PREFIX) or not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.fn.__module__ == AUTO_OPTIONS_MODULE:
+                continue
+            data = handler.parsed_fn_signature.parameters.get("data")
+            for method in sorted(handler.http_methods):
+                found.append(
+                    Route(
+                        method=method,
+                        path=route.path_format,
+                        path_params=tuple(route.path_parameters),
+                        body_type=data.annotation if data is not None else None,
+                        handler=f"{handler.fn.__module__}.{handler.handler_name}",
+                    )
+                )
+    return found

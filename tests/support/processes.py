@@ -236,6 +236,8 @@ class Deployment:
             {
                 **site,
                 "PIGEONHOLE_LOG_LEVEL": self.base_env["PIGEONHOLE_LOG_LEVEL"],
+                # The site's own folder (credentials, journal): the deployment's, not the repo's var/.
+                "PIGEONHOLE_DATA_DIR": str(self.workdir / "site"),
                 "PIGEONHOLE_URL": server.url,
                 "PIGEONHOLE_TENANT": tenant,
                 "PIGEONHOLE_AGENT_KEY": key,

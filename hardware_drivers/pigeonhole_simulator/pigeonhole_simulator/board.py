@@ -29,7 +29,9 @@ class SimulatedBoard:
         *,
         unlock_delay_ms: int = 0,
         auto_close_after_ms: int | None = None,
+        unlock_log: str | None = None,
     ) -> None:
+        self.unlock_log = unlock_log
         self.listener = listener
         self.bank_id = getattr(listener, "bank_id", None)
         self.tenant_id = getattr(listener, "tenant_id", None)
@@ -52,6 +54,11 @@ class SimulatedBoard:
     async def open(self, door: int) -> UnlockOutcome:
         """A commanded unlock: the outcome is returned, the listener is not told."""
         self._check(door)
+        fault = self.faults.get(door)
+        if self.unlock_log and fault is not Fault.NO_ANSWER:
+            # The pulse goes out first; the board answers after its delay.
+            with open(self.unlock_log, "a") as log_file:
+                log_file.write(f"{door}\n")
         if self.unlock_delay_ms:
             await asyncio.sleep(self.unlock_delay_ms / 1000)
         fault = self.faults.get(door)

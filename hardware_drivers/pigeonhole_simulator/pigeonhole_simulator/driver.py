@@ -25,6 +25,9 @@ class SimulatorConfig(msgspec.Struct, forbid_unknown_fields=True):
     #: A simulated person closes each door this long after it opened; None: doors
     #: stay open until closed through the API. For demos and benchmarks.
     auto_close_after_ms: Millis | None = None
+    #: A file where the board appends one line per lock it fires (the door number),
+    #: before it answers: lets a test count unlocks across agent restarts.
+    unlock_log: str | None = None
 
 
 class SimulatorDriver(LockDriver):
@@ -42,6 +45,7 @@ class SimulatorDriver(LockDriver):
             listener,
             unlock_delay_ms=config.unlock_delay_ms,
             auto_close_after_ms=config.auto_close_after_ms,
+            unlock_log=config.unlock_log,
         )
 
     async def start(self) -> None:

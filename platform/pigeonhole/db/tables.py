@@ -111,6 +111,10 @@ class Package(Table, tablename="package"):
     picked_up_at = Timestamptz(null=True, default=None)
     picked_up_by = Text(null=True, default=None)
     pickup_method = Text(null=True, default=None)
+    # directory (0006): optional recipient contact / department, and why the mailroom must look
+    recipient_contact_id = UUID(null=True, default=None)
+    department_id = UUID(null=True, default=None)
+    mailroom_flag = Text(null=True, default=None)
 
 
 class Reservation(Table, tablename="reservation"):
@@ -155,6 +159,10 @@ class ApiKey(Table, tablename="api_key"):
     created_at = Timestamptz()
     last_used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+    # identity (#3): optional permission subset / scope (JSON), and who made it
+    permissions = Text(null=True, default=None)
+    scope = Text(null=True, default=None)
+    created_by = Text(default="")
 
 
 class Event(Table, tablename="event"):
@@ -181,6 +189,10 @@ class DoorCommand(Table, tablename="door_command"):
     acked_at = Timestamptz(null=True, default=None)
     completed_at = Timestamptz(null=True, default=None)
     outcome = Text(null=True, default=None)
+    # added by migrations/0005_edge.py
+    reconciled_outcome = Text(null=True, default=None)
+    reconciled_at = Timestamptz(null=True, default=None)
+    reconciled_by = Text(null=True, default=None)
 
 
 class Notification(Table, tablename="notification"):
@@ -217,3 +229,399 @@ ALL_TABLES: list[type[Table]] = [
     DoorCommand,
     Notification,
 ]
+
+
+# --- identity: accounts, roles, audit, platform operators (#3, migrations/0002_accounts.py) ---
+
+
+class Role(Table, tablename="role"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    name = Text()
+    description = Text(default="")
+    permissions = Text(default="[]")
+    builtin = Boolean(default=False)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class AppUser(Table, tablename="app_user"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    email = Text()
+    name = Text()
+    employee_id = Text(null=True, default=None)
+    role_id = UUID()
+    permissions = Text(default="[]")
+    scope = Text(null=True, default=None)
+    status = Text(default="active")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    deleted_at = Timestamptz(null=True, default=None)
+
+
+class AuditEntry(Table, tablename="audit_entry"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    at = Timestamptz()
+    actor = Text()
+    actor_kind = Text()
+    action = Text()
+    target_type = Text(default="")
+    target_id = Text(default="")
+    data = Text(default="{}")
+
+
+class PlatformKey(Table, tablename="platform_key"):
+    id = UUID(primary_key=True)
+    name = Text()
+    prefix = Text()
+    digest = Text()
+    created_at = Timestamptz()
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+ALL_TABLES += [Role, AppUser, AuditEntry, PlatformKey]
+
+
+# --- directory (issue #6, migrations/0006_directory.py) ---------------------
+
+
+class Department(Table, tablename="department"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    name = Text()
+    name_key = Text()
+    key_contact_id = UUID(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Contact(Table, tablename="contact"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    name = Text()
+    name_key = Text()
+    family_key = Text()
+    email = Text(null=True, default=None)
+    email_key = Text(null=True, default=None)
+    phone = Text(null=True, default=None)
+    personnel_id = Text(null=True, default=None)
+    personnel_key = Text(null=True, default=None)
+    employee_id = Text(null=True, default=None)
+    accessibility = Text(default="")
+    language = Text(default="en")
+    active = Boolean(default=True)
+    deactivated_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class DepartmentMember(Table, tablename="department_member"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    department_id = UUID()
+    contact_id = UUID()
+    created_at = Timestamptz()
+
+
+class CustomField(Table, tablename="custom_field"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    screen = Text()
+    key = Text()
+    label = Text()
+    type = Text()
+    choices = Text(default="[]")
+    required = Boolean(default=False)
+    position = Integer()
+    created_at = Timestamptz()
+
+
+class CustomValue(Table, tablename="custom_value"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    field_id = UUID()
+    screen = Text()
+    entity_id = UUID()
+    value = Text()
+    value_key = Text()
+
+
+ALL_TABLES += [Department, Contact, DepartmentMember, CustomField, CustomValue]
+
+
+# --- the edge: site agents, enrolment, door states, alerts (hardware #4, migration 0005) ---
+
+
+class EnrolmentToken(Table, tablename="enrolment_token"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    name = Text()
+    bank_id = UUID(null=True, default=None)
+    prefix = Text()
+    digest = Text()
+    created_by = Text()
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    api_key_id = UUID(null=True, default=None)
+
+
+class SiteAgent(Table, tablename="site_agent"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    api_key_id = UUID()
+    name = Text()
+    bank_id = UUID(null=True, default=None)
+    enrolled_at = Timestamptz(null=True, default=None)
+    connected_at = Timestamptz(null=True, default=None)
+    disconnected_at = Timestamptz(null=True, default=None)
+    last_seen_at = Timestamptz(null=True, default=None)
+    version = Text(default="")
+    banks = Text(default="[]")
+    health = Text(default="{}")
+
+
+class DoorStatus(Table, tablename="door_status"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    bank_id = UUID()
+    door = Integer()
+    state = Text()
+    changed_at = Timestamptz()
+    left_open_alert_id = UUID(null=True, default=None)
+
+
+class Alert(Table, tablename="alert"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    kind = Text()
+    bank_id = UUID(null=True, default=None)
+    door = Integer(null=True, default=None)
+    compartment_id = UUID(null=True, default=None)
+    package_id = UUID(null=True, default=None)
+    command_id = UUID(null=True, default=None)
+    message = Text()
+    data = Text(default="{}")
+    raised_at = Timestamptz()
+    cleared_at = Timestamptz(null=True, default=None)
+    acknowledged_at = Timestamptz(null=True, default=None)
+    acknowledged_by = Text(null=True, default=None)
+
+
+ALL_TABLES += [EnrolmentToken, SiteAgent, DoorStatus, Alert]
+
+
+# --- signing in: passwords, sessions, links, MFA (#3, migrations/0003_signin.py) ---
+
+
+class UserCredential(Table, tablename="user_credential"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    user_id = UUID()
+    password_hash = Text(null=True, default=None)
+    password_set_at = Timestamptz(null=True, default=None)
+    failed_attempts = Integer(default=0)
+    last_failure_at = Timestamptz(null=True, default=None)
+    locked_until = Timestamptz(null=True, default=None)
+    totp_secret = Text(null=True, default=None)
+    totp_pending = Text(null=True, default=None)
+    totp_enabled_at = Timestamptz(null=True, default=None)
+    totp_last_step = Integer(null=True, default=None)
+    updated_at = Timestamptz()
+
+
+class UserSession(Table, tablename="user_session"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    user_id = UUID()
+    digest = Text()
+    method = Text()
+    created_at = Timestamptz()
+    last_seen_at = Timestamptz()
+    expires_at = Timestamptz()
+    ended_at = Timestamptz(null=True, default=None)
+    ended_reason = Text(null=True, default=None)
+    ip = Text(default="")
+    user_agent = Text(default="")
+
+
+class SigninLink(Table, tablename="signin_link"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    user_id = UUID()
+    purpose = Text()
+    digest = Text()
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class MfaChallenge(Table, tablename="mfa_challenge"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    user_id = UUID()
+    digest = Text()
+    kind = Text()
+    attempts = Integer(default=0)
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class MfaRecoveryCode(Table, tablename="mfa_recovery_code"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    user_id = UUID()
+    digest = Text()
+    created_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class TrustedDevice(Table, tablename="trusted_device"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    user_id = UUID()
+    label = Text(default="")
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    revoked_by = Text(null=True, default=None)
+
+
+class SigninThrottle(Table, tablename="signin_throttle"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    kind = Text()
+    subject = Text()
+    failures = Integer(default=0)
+    window_started_at = Timestamptz()
+    blocked_until = Timestamptz(null=True, default=None)
+
+
+ALL_TABLES += [
+    UserCredential,
+    UserSession,
+    SigninLink,
+    MfaChallenge,
+    MfaRecoveryCode,
+    TrustedDevice,
+    SigninThrottle,
+]
+
+
+# --- single sign-on (issue #3, migrations/0004_sso.py) ------------------------
+
+
+class SsoProvider(Table, tablename="sso_provider"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    protocol = Text()
+    enabled = Boolean(default=True)
+    config = Text(default="{}")
+    metadata_xml = Text(null=True, default=None)
+    client_secret_sealed = Text(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class SsoSetting(Table, tablename="sso_setting"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    require_sso = Boolean(default=False)
+    break_glass = Text(default="[]")
+    updated_at = Timestamptz()
+
+
+class SsoLogin(Table, tablename="sso_login"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    protocol = Text()
+    state_digest = Text()
+    browser_digest = Text(null=True, default=None)
+    request_id = Text(null=True, default=None)
+    nonce = Text(null=True, default=None)
+    code_verifier_sealed = Text(null=True, default=None)
+    return_to = Text(default="/")
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class SsoAssertion(Table, tablename="sso_assertion"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    assertion_id = Text()
+    expires_at = Timestamptz()
+
+
+class SsoIdentity(Table, tablename="sso_identity"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    protocol = Text()
+    subject = Text()
+    user_id = UUID()
+    session_index = Text(null=True, default=None)
+    name_id_format = Text(null=True, default=None)
+    last_login_at = Timestamptz()
+
+
+ALL_TABLES += [SsoProvider, SsoSetting, SsoLogin, SsoAssertion, SsoIdentity]
+
+
+# --- directory imports and scheduled SFTP imports (issue #6, migrations/0007_imports.py) ---
+
+
+class ImportSchedule(Table, tablename="import_schedule"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    name = Text()
+    kind = Text()
+    host = Text()
+    port = Integer(default=22)
+    username = Text()
+    private_key = Text()
+    host_key = Text()
+    remote_path = Text()
+    interval_minutes = Integer()
+    deactivate_missing = Boolean(default=False)
+    alert_emails = Text(default="[]")
+    enabled = Boolean(default=True)
+    next_run_at = Timestamptz()
+    seen = Text(null=True, default=None)
+    imported = Text(null=True, default=None)
+    last_run_at = Timestamptz(null=True, default=None)
+    last_status = Text(null=True, default=None)
+    last_message = Text(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class ImportRun(Table, tablename="import_run"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    kind = Text()
+    source = Text()
+    filename = Text(default="")
+    schedule_id = UUID(null=True, default=None)
+    status = Text()
+    dry_run = Boolean(default=False)
+    deactivate_missing = Boolean(default=False)
+    created_by = Text()
+    started_at = Timestamptz()
+    finished_at = Timestamptz()
+    rows = Integer(default=0)
+    created = Integer(default=0)
+    updated = Integer(default=0)
+    unchanged = Integer(default=0)
+    deactivated = Integer(default=0)
+    error_count = Integer(default=0)
+    message = Text(default="")
+    report = Text(default="{}")
+
+
+ALL_TABLES += [ImportSchedule, ImportRun]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -24,6 +25,14 @@ class Actor:
     role: str
     key_id: UUID | None = None
     bank_id: UUID | None = None
+    # identity (#3): a staff user behind a session; the permissions the
+    # credential holds (None: the built-in role's); where it may act
+    # (a domain.identity.scopes.AccessScope, None: the whole tenant); and
+    # whether it is a platform operator acting inside the tenant.
+    user_id: UUID | None = None
+    permissions: frozenset[str] | None = None
+    scope: Any = None
+    platform: bool = False
 
     @property
     def label(self) -> str:

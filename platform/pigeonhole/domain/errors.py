@@ -54,3 +54,9 @@ class DoorFailed(DomainError):
     """The lock hardware did not open the door; nothing was handed over."""
 
     status_code = 502
+
+
+class Unauthenticated(DomainError):
+    """No valid credential: a missing, wrong, expired or revoked key or session."""
+
+    status_code = 401

@@ -37,6 +37,8 @@ class BankSettings(msgspec.Struct, forbid_unknown_fields=True):
     bank_max_failures: int = 20
     bank_failure_window_seconds: int = 900
     bank_lockout_seconds: int = 900
+    #: A door open longer than this raises a ``door.left_open`` alert (hardware #4).
+    door_left_open_seconds: float = 120
 
 
 def size_rank(size: str) -> int:

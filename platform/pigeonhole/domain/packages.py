@@ -23,6 +23,7 @@ from pigeonhole.db.retry import retrying
 from pigeonhole.db.tables import Bank, Compartment, Location, Package
 from pigeonhole.domain import clock, commands, credentials, custody, lockers, reservations
 from pigeonhole.domain.context import Ctx, TenantInfo, tenant_context
+from pigeonhole.domain.directory import custom_fields, recipients
 from pigeonhole.domain.errors import Conflict, DoorFailed, Invalid, NotFound, Unavailable
 from pigeonhole.edge.hub import get_hub
 from pigeonhole.messaging import notify
@@ -49,9 +50,34 @@ async def get_package(ctx: Ctx, package_id: UUID) -> dict:
 
 
 async def list_packages(
-    ctx: Ctx, *, status: str | None = None, tracking_id: str | None = None, limit: int = 100, offset: int = 0
+    ctx: Ctx,
+    *,
+    status: str | None = None,
+    tracking_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    flagged: bool | None = None,
+    recipient_contact_id: UUID | None = None,
+    department_id: UUID | None = None,
+    bank_ids: set | None = None,
+    custom: dict[str, str] | None = None,
 ) -> list[dict]:
+    """``bank_ids``: only packages in these banks (a caller limited to some locations, #3)."""
     query = ctx.scope.select(Package).order_by(Package.received_at, ascending=False)
+    if bank_ids is not None:
+        if not bank_ids:
+            return []
+        query = query.where(Package.bank_id.is_in(list(bank_ids)))
+    if flagged is not None:
+        query = query.where(
+            Package.mailroom_flag.is_not_null() if flagged else Package.mailroom_flag.is_null()
+        )
+    if recipient_contact_id is not None:
+        query = query.where(Package.recipient_contact_id == recipient_contact_id)
+    if department_id is not None:
+        query = query.where(Package.department_id == department_id)
+    for sub in await custom_fields.matching(ctx, "packages", custom or {}):
+        query = query.where(Package.id.is_in(sub))
     if status is not None:
         if status not in STATUSES:
             raise Invalid(f"Unknown package status '{status}' (statuses: {', '.join(STATUSES)})")
@@ -147,7 +173,9 @@ async def receive(ctx: Ctx, body: dict[str, Any]) -> tuple[dict, dict | None, UU
     """
     size = body["size"]
     lockers.size_rank(size)
-    recipient = body["recipient"]
+    # A directory contact or department stands in for the inline recipient (#6).
+    addressed = await recipients.resolve(ctx, body)
+    recipient = addressed.get("recipient") or body.get("recipient") or {}
     name = (recipient.get("name") or "").strip()
     if not name:
         raise Invalid("recipient.name is required")
@@ -155,6 +183,7 @@ async def receive(ctx: Ctx, body: dict[str, Any]) -> tuple[dict, dict | None, UU
     language = recipient.get("language") or "en"
     if language not in ("en", "fr"):
         raise Invalid(f"recipient.language must be 'en' or 'fr' (got '{language}')")
+    custom = await custom_fields.validate(ctx, "packages", body.get("custom"))
     package_id = uuid.uuid4()
     now = clock.now()
     await ctx.scope.insert(
@@ -171,8 +200,12 @@ async def receive(ctx: Ctx, body: dict[str, Any]) -> tuple[dict, dict | None, UU
             recipient_language=language,
             received_by=ctx.actor.label,
             received_at=now,
+            recipient_contact_id=addressed.get("recipient_contact_id"),
+            department_id=addressed.get("department_id"),
+            mailroom_flag=addressed.get("mailroom_flag"),
         ),
     )
+    await custom_fields.save(ctx, "packages", package_id, custom)
     await custody.append(
         ctx,
         "package.received",
@@ -299,6 +332,7 @@ async def unlock(tenant: TenantInfo, actor, bank: dict, doors: list[int], comman
     change), so the usual path reads nothing from the database.
     """
     hub = get_hub()
+    commands.sending(command_id)  # its own final step records it: reconciliation keeps off
     plugins = tenant_plugins.cached(tenant.id, tenant.plugins_version)
     bank_doors = None
     if plugins is None or hub.needs_bank(bank["id"]):

@@ -24,6 +24,7 @@ from pigeonhole.db.retry import retrying
 from pigeonhole.db.tables import ApiKey, Bank, Compartment, Credential, Location, Package
 from pigeonhole.domain import clock, commands, credentials, custody, lockers, packages, reservations
 from pigeonhole.domain.context import Actor, Ctx, TenantInfo, tenant_context
+from pigeonhole.domain.directory import recipients
 from pigeonhole.domain.errors import DomainError, DoorFailed, Forbidden, Invalid, NotFound, TooManyAttempts
 from pigeonhole.messaging import notify
 
@@ -159,6 +160,10 @@ async def _claim(ctx: Ctx, bank_id: UUID, method: str, secret: str, package_id: 
             (ApiKey.id == ctx.actor.key_id) & (ApiKey.code_failures > 0)
         )
     package = await packages.get_package(ctx, cred["package_id"])
+    if package["recipient_contact_id"] is not None:
+        refused = await recipients.inactive_refusal(ctx, package, bank_id)
+        if refused is not None:
+            return refused, None, None, None
     claimed = (
         await ctx.scope.update(Package, {Package.status: "collecting"})
         .where((Package.id == package["id"]) & (Package.status == "ready"))

@@ -3,7 +3,8 @@
 In the embedded default it runs inside the server process and the hub calls it
 directly; ``pigeonhole agent`` runs the same class at a site. It keeps the
 outcome of every command it executed, so a command delivered twice never
-fires a lock twice.
+fires a lock twice; at a site it also keeps them on disk (journal.py), so a
+restarted agent does not fire a command its previous life had started.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from uuid import UUID
 import msgspec
 
 from pigeonhole.api import DoorState, LockDriver, UnlockOutcome
+from pigeonhole.edge.journal import Journal
 from pigeonhole.edge.messages import CommandResult, UnlockCommand
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,11 @@ class _BankDriver:
 
 
 class Agent:
-    def __init__(self, report: DoorReport, *, remembered: int = 10_000) -> None:
+    def __init__(
+        self, report: DoorReport, *, remembered: int = 10_000, journal: Journal | None = None
+    ) -> None:
         self._report = report
+        self.journal = journal
         self._banks: dict[UUID, _BankDriver] = {}
         self._results: OrderedDict[UUID, CommandResult] = OrderedDict()
         self._in_flight: dict[UUID, asyncio.Future] = {}
@@ -98,10 +103,24 @@ class Agent:
         pending = self._in_flight.get(command.id)
         if pending is not None:
             return await asyncio.shield(pending)
+        if self.journal is not None:
+            entry = self.journal.get(command.id)
+            if entry is not None:
+                # Started in an earlier life: done, or cut short with an unknown outcome.
+                # Either way the lock is not fired again.
+                now = datetime.now(UTC)
+                outcomes = entry.outcomes or {d: UnlockOutcome.NO_ANSWER.value for d in command.doors}
+                return CommandResult(
+                    id=command.id, acked_at=now, outcomes=outcomes, completed_at=now, bank_id=command.bank_id
+                )
         future = asyncio.get_running_loop().create_future()
         self._in_flight[command.id] = future
         try:
+            if self.journal is not None and command.bank_id in self._banks:
+                self.journal.started(command.id, command.bank_id, command.doors)
             result = await self._run(command)
+            if self.journal is not None and self.journal.get(command.id) is not None:
+                self.journal.finished(command.id, result.outcomes)
             future.set_result(result)
             self._remember(result)
             return result
@@ -117,7 +136,9 @@ class Agent:
         acked = datetime.now(UTC)
         if bank is None:
             outcomes = {door: UnlockOutcome.NO_ANSWER.value for door in command.doors}
-            return CommandResult(id=command.id, acked_at=acked, outcomes=outcomes, completed_at=acked)
+            return CommandResult(
+                id=command.id, acked_at=acked, outcomes=outcomes, completed_at=acked, bank_id=command.bank_id
+            )
         async with bank.lock:
             try:
                 if len(command.doors) == 1:
@@ -129,6 +150,7 @@ class Agent:
                 log.exception("driver failed on command %s", command.id)
                 results = {door: UnlockOutcome.NO_ANSWER for door in command.doors}
         return CommandResult(
+            bank_id=command.bank_id,
             id=command.id,
             acked_at=acked,
             outcomes={d: UnlockOutcome(o).value for d, o in results.items()},
@@ -139,6 +161,17 @@ class Agent:
         self._results[result.id] = result
         while len(self._results) > self._remembered:
             self._results.popitem(last=False)
+
+    async def health(self) -> dict[UUID, tuple[bool, str]]:
+        """Each bank's driver health, for the heartbeat; a driver that fails to say is not ok."""
+        out: dict[UUID, tuple[bool, str]] = {}
+        for bank_id, bank in list(self._banks.items()):
+            try:
+                health = await asyncio.wait_for(bank.driver.health(), timeout=2.0)
+                out[bank_id] = (bool(health.ok), health.detail)
+            except Exception as exc:
+                out[bank_id] = (False, f"health check failed: {exc!r}")
+        return out
 
     async def door_states(self, bank_id: UUID) -> dict[int, DoorState]:
         bank = self._banks.get(bank_id)

@@ -10,12 +10,19 @@ and reach the domain in a transaction of their own.
 
 The links live in this process's memory: with several API processes a
 command must reach the process that holds the bank's link (see 0008).
+
+A link counts only while its agent is heard from: a site agent sends a
+heartbeat every few seconds, and a link silent for longer than
+``offline_after`` (a network that stopped carrying packets without closing
+anything) is offline for door work, 503, until it speaks again. The hub also
+holds the timers that raise ``door.left_open`` (see domain/doors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -39,6 +46,16 @@ class DoorHub:
         self.links: dict[UUID, AgentLink] = {}
         #: every connected site agent, whether it serves a bank now or not
         self.remote: set[AgentLink] = set()
+        #: when this process started: commands left open before it are orphans
+        from pigeonhole.domain import clock
+
+        self.started_at: datetime = clock.now()
+        #: (tenant, bank, door) -> the timer that raises door.left_open
+        self._door_timers: dict[tuple[UUID, UUID, int], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+        #: bank id -> its door_left_open_seconds, as last read (a stale value only
+        #: delays the check, which reads the setting again before it alerts)
+        self.left_open_seconds: dict[UUID, float] = {}
 
     def start_embedded_agent(self) -> Agent:
         self.agent = Agent(report=self.door_changed)
@@ -50,7 +67,80 @@ class DoorHub:
 
     def is_online(self, bank_id: UUID) -> bool:
         """Whether an agent serves the bank now (the embedded agent serves every bank)."""
-        return self.agent is not None or bank_id in self.links
+        if self.agent is not None:
+            return True
+        link = self.links.get(bank_id)
+        return link is not None and link.heard_lately()
+
+    def key_heard(self, key_id: UUID) -> bool | None:
+        """Whether an agent key's link here is heard from; None: no link in this process."""
+        links = [link for link in self.remote if link.caller.actor.key_id == key_id]
+        if not links:
+            return None
+        return any(link.heard_lately() for link in links)
+
+    def settle(self, command_id: UUID) -> None:
+        """The command's record committed: the agent that ran it may stop reporting it."""
+        for link in list(self.remote):
+            if link.ran(command_id):
+                self._spawn(link.settle([command_id]))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def watch_door(self, tenant_id: UUID, bank_id: UUID, door: int, since: datetime, seconds: float) -> None:
+        """Raise door.left_open if the door is still open (since ``since``) in ``seconds``."""
+        from pigeonhole.domain import doors
+
+        key = (tenant_id, bank_id, door)
+        old = self._door_timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self._door_timers.pop(key, None)
+            self._spawn(_logged(doors.check_left_open(tenant_id, bank_id, door, since), "left-open check"))
+
+        self._door_timers[key] = asyncio.get_running_loop().call_later(max(0.0, seconds), fire)
+
+    async def reconcile_embedded_orphans(self) -> int:
+        """Commands an earlier server process left unanswered, with the agent that died with it."""
+        from pigeonhole.db.tables import Bank, Tenant
+        from pigeonhole.domain import commands
+        from pigeonhole.domain.context import tenant_by_id, tenant_context
+
+        count = 0
+        for row in await Tenant.select(Tenant.id).where(Tenant.status == "active"):
+            tenant = await tenant_by_id(row["id"])
+            if tenant is None:
+                continue
+            try:
+                async with tenant_context(tenant, write=False) as ctx:
+                    banks = {b["id"] for b in await ctx.scope.select(Bank.id)}
+                for orphan in await commands.orphans(tenant, banks, self.started_at):
+                    await commands.reconcile(tenant, orphan["id"], None, by="restart")
+                    count += 1
+            except Exception:
+                log.exception("could not reconcile the commands of tenant %s", row["id"])
+        return count
+
+    async def rearm_doors(self) -> int:
+        """At start-up: timers for the doors the database says are open."""
+        from pigeonhole.db.tables import Tenant
+        from pigeonhole.domain import doors
+        from pigeonhole.domain.context import tenant_by_id
+
+        count = 0
+        for row in await Tenant.select(Tenant.id).where(Tenant.status == "active"):
+            tenant = await tenant_by_id(row["id"])
+            if tenant is not None:
+                try:
+                    count += await doors.rearm(tenant)
+                except Exception:
+                    log.exception("could not re-arm the door timers of tenant %s", row["id"])
+        return count
 
     def link_banks(self, link: AgentLink, bank_ids: set[UUID]) -> None:
         """Route the commands of exactly these banks to ``link`` from now on.
@@ -85,6 +175,12 @@ class DoorHub:
             self.links[bank_id] = successor
 
     async def stop(self) -> None:
+        for timer in self._door_timers.values():
+            timer.cancel()
+        self._door_timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.agent is not None:
             await self.agent.stop()
             self.agent = None
@@ -148,6 +244,10 @@ class DoorHub:
 
     async def refresh_tenant(self, tenant_id: UUID, bank_id: UUID | None = None) -> int:
         """Hand a tenant's changed banks to the agents that serve them; returns the embedded count."""
+        if bank_id is None:
+            self.left_open_seconds.clear()
+        else:
+            self.left_open_seconds.pop(bank_id, None)
         from pigeonhole.db.tables import Bank, Compartment
         from pigeonhole.domain.context import tenant_by_id, tenant_context
 
@@ -188,12 +288,23 @@ class DoorHub:
             raise
 
 
+async def _logged(coro, what: str) -> None:
+    try:
+        await coro
+    except Exception:
+        log.exception("%s failed", what)
+
+
 def _all(command: UnlockCommand, outcome: UnlockOutcome) -> CommandResult:
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
     return CommandResult(
-        id=command.id, acked_at=None, outcomes={d: outcome.value for d in command.doors}, completed_at=now
+        bank_id=command.bank_id,
+        id=command.id,
+        acked_at=None,
+        outcomes={d: outcome.value for d in command.doors},
+        completed_at=now,
     )
 
 

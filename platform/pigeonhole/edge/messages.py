@@ -27,3 +27,5 @@ class CommandResult(msgspec.Struct, frozen=True):
     #: door number -> UnlockOutcome value
     outcomes: dict[int, str]
     completed_at: datetime | None = None
+    #: the bank, when the hub knows it (it saves the record a query)
+    bank_id: UUID | None = None

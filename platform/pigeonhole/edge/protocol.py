@@ -12,6 +12,11 @@ and door changes the other way.
     agent  -> server  ack      the command reached a driver that serves the bank
     agent  -> server  result   what the door sensors saw, per door
     agent  -> server  door     a door opened or closed without a command
+    agent  -> server  heartbeat  every ``heartbeat_seconds``: the server shows the agent online
+    agent  -> server  outcomes what the agent knows of commands the server has not settled
+                               (sent on every connect: results lost with a link, or
+                               "unknown" for a command it started and never finished)
+    server -> agent   settled  the server recorded these commands: the agent may forget them
 
 Timestamps are the server's: it notes when an ack or result arrives, so a
 site clock that drifts cannot reorder a bank's history.
@@ -46,6 +51,8 @@ class Banks(msgspec.Struct, frozen=True, tag="banks"):
     tenant: str
     banks: list[BankSpec]
     protocol: int = PROTOCOL
+    #: how often the agent sends a heartbeat; silence for a few of them is "offline"
+    heartbeat_seconds: float = 10.0
 
 
 class Unlock(msgspec.Struct, frozen=True, tag="unlock"):
@@ -78,8 +85,34 @@ class DoorChanged(msgspec.Struct, frozen=True, tag="door"):
     state: DoorState
 
 
-ServerMessage = Banks | Unlock
-AgentMessage = Serving | Ack | Result | DoorChanged
+class BankHealth(msgspec.Struct, frozen=True):
+    ok: bool
+    detail: str = ""
+
+
+class Heartbeat(msgspec.Struct, frozen=True, tag="heartbeat"):
+    #: bank id -> what its driver says of itself
+    health: dict[UUID, BankHealth] = {}
+
+
+class Known(msgspec.Struct, frozen=True):
+    id: UUID
+    bank_id: UUID
+    doors: list[int]
+    #: None: the agent started the command and never learnt how it ended (it was killed)
+    outcomes: dict[int, UnlockOutcome] | None = None
+
+
+class Outcomes(msgspec.Struct, frozen=True, tag="outcomes"):
+    commands: list[Known]
+
+
+class Settled(msgspec.Struct, frozen=True, tag="settled"):
+    ids: list[UUID]
+
+
+ServerMessage = Banks | Unlock | Settled
+AgentMessage = Serving | Ack | Result | DoorChanged | Heartbeat | Outcomes
 
 encode = msgspec.json.Encoder().encode
 server_decoder = msgspec.json.Decoder(ServerMessage)

@@ -8,12 +8,21 @@ banks are sent, so once the agent has them a deposit can open their doors.
 The deadline, the "never resend" rule and the split between acknowledged
 and done are the hub's, as for the embedded agent: a command is sent once;
 no result by the deadline, or a link that closes first, is ``no_answer``.
+
+What the agent says besides results goes through one queue, in order, each
+item in its own transaction: door changes, heartbeats (last seen, driver
+health), and the ``outcomes`` report it sends on every connect, which
+:func:`pigeonhole.domain.commands.reconcile` settles before the link answers
+``settled``. Commands of this link's banks that an earlier server process left
+open and that the agent does not know were never received: they are settled
+as ``no_answer``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -61,7 +70,38 @@ class AgentLink:
         self.closed = False
         self._revision = 0
         self._pending: dict[UUID, _Pending] = {}
-        self._doors: asyncio.Queue[protocol.DoorChanged | None] = asyncio.Queue()
+        self._doors: asyncio.Queue[protocol.AgentMessage | None] = asyncio.Queue()
+        from pigeonhole.domain import agents
+
+        self.heartbeat_seconds = agents.heartbeat_seconds()
+        self.offline_after = agents.offline_after()
+        self.last_heard = time.monotonic()
+        self._last_written = 0.0
+        #: commands whose answer came over this link (a result or a report), not yet settled
+        self._answered: set[UUID] = set()
+        #: commands sent over this link: bank and doors, to take a late result's word
+        self._sent: dict[UUID, tuple[UUID, list[int]]] = {}
+        self.version = ""
+
+    def heard_lately(self) -> bool:
+        """Whether the agent spoke within ``offline_after``: a silent link serves no door."""
+        return not self.closed and time.monotonic() - self.last_heard <= self.offline_after
+
+    def ran(self, command_id: UUID) -> bool:
+        """Whether the agent answered this command here: its record then holds the agent's word."""
+        return command_id in self._answered
+
+    async def settle(self, ids: list[UUID]) -> None:
+        """Tell the agent these commands are recorded: it may stop reporting them."""
+        self._answered.difference_update(ids)
+        for command_id in ids:
+            self._sent.pop(command_id, None)
+        if self.closed or not ids:
+            return
+        try:
+            await self._send(protocol.Settled(ids=list(ids)))
+        except Exception as exc:  # the next connect reports them again; settling is idempotent
+            log.info("%s: settled not delivered: %s", self, exc)
 
     @property
     def tenant_id(self) -> UUID:
@@ -93,6 +133,7 @@ class AgentLink:
                 tenant_id=self.tenant_id,
                 tenant=self.caller.tenant.slug,
                 banks=banks,
+                heartbeat_seconds=self.heartbeat_seconds,
             )
         )
 
@@ -100,6 +141,9 @@ class AgentLink:
         """Send the command once and wait, at most ``timeout`` seconds, for its result."""
         pending = _Pending(asyncio.get_running_loop().create_future())
         self._pending[command.id] = pending
+        self._sent[command.id] = (command.bank_id, list(command.doors))
+        while len(self._sent) > 10_000:
+            self._sent.pop(next(iter(self._sent)))
         outcomes: dict[int, str] | None = None
         try:
             async with asyncio.timeout(timeout):
@@ -121,6 +165,7 @@ class AgentLink:
         if outcomes is None:
             outcomes = {door: UnlockOutcome.NO_ANSWER.value for door in command.doors}
         return CommandResult(
+            bank_id=command.bank_id,
             id=command.id,
             acked_at=pending.acked_at,
             outcomes={door: outcomes.get(door, UnlockOutcome.NO_ANSWER.value) for door in command.doors},
@@ -128,16 +173,34 @@ class AgentLink:
         )
 
     def receive(self, message: protocol.AgentMessage) -> None:
-        if isinstance(message, protocol.Ack):
+        self.last_heard = time.monotonic()
+        if isinstance(message, protocol.Heartbeat):
+            # One write per heartbeat interval at most, whatever the agent's pace.
+            if self.last_heard - self._last_written >= self.heartbeat_seconds / 2:
+                self._last_written = self.last_heard
+                self._doors.put_nowait(message)
+        elif isinstance(message, protocol.Outcomes):
+            self._answered.update(k.id for k in message.commands)
+            self._doors.put_nowait(message)
+        elif isinstance(message, protocol.Ack):
             pending = self._pending.get(message.id)
             if pending is not None and pending.acked_at is None:
                 pending.acked_at = clock.now()
         elif isinstance(message, protocol.Result):
             pending = self._pending.get(message.id)
             if pending is None or pending.future.done():
-                # Its deadline passed: recorded as no_answer, and the door is not opened again.
-                log.warning("%s: late result for command %s ignored: %s", self, message.id, message.outcomes)
+                # Its deadline passed: recorded as no_answer, and the door is not opened again;
+                # the agent's word goes beside the record (reconciliation), as after a reconnect.
+                log.warning("%s: late result for command %s: %s", self, message.id, message.outcomes)
+                sent = self._sent.get(message.id)
+                if sent is not None:
+                    known = protocol.Known(
+                        id=message.id, bank_id=sent[0], doors=sent[1], outcomes=message.outcomes
+                    )
+                    self._answered.add(message.id)
+                    self._doors.put_nowait(protocol.Outcomes(commands=[known]))
                 return
+            self._answered.add(message.id)
             pending.completed_at = clock.now()
             pending.future.set_result({door: str(o) for door, o in message.outcomes.items()})
         elif isinstance(message, protocol.DoorChanged):
@@ -155,6 +218,8 @@ class AgentLink:
             name = self.offered[bank_id].name if bank_id in self.offered else bank_id
             log.warning("%s cannot serve bank %s: %s", self, name, reason)
         self.hub.link_banks(self, set(message.banks) & set(self.offered))
+        self.version = message.agent
+        self._doors.put_nowait(message)
         log.info(
             "%s (%s) serves %s",
             self,
@@ -163,16 +228,70 @@ class AgentLink:
         )
 
     async def _forward_doors(self) -> None:
-        """Door events in the order the agent sent them, each in its own transaction."""
+        """Door events, heartbeats and reports in the order the agent sent them, each in its own transaction."""
         while (event := await self._doors.get()) is not None:
             try:
-                await self.hub.door_changed(self.tenant_id, event.bank_id, event.door, event.state)
+                if isinstance(event, protocol.DoorChanged):
+                    await self.hub.door_changed(self.tenant_id, event.bank_id, event.door, event.state)
+                else:
+                    await self._record(event)
             except Exception:
-                pass  # the hub logged it; the next event still counts
+                log.exception("%s: %s not recorded", self, type(event).__name__)
+
+    async def _record(self, event: protocol.AgentMessage) -> None:
+        from pigeonhole.domain import agents
+        from pigeonhole.domain.context import tenant_context
+
+        key_id = self.caller.actor.key_id
+        if isinstance(event, protocol.Outcomes):
+            await self._reconcile(event)
+            return
+        if key_id is None:
+            return
+        async with tenant_context(self.caller.tenant, self.caller.actor) as ctx:
+            if isinstance(event, protocol.Heartbeat):
+                health = {str(b): {"ok": h.ok, "detail": h.detail} for b, h in event.health.items()}
+                await agents.heard(ctx, key_id, health)
+            elif isinstance(event, protocol.Serving):
+                await agents.serving(ctx, key_id, list(self.serving), event.agent)
+
+    async def _reconcile(self, report: protocol.Outcomes) -> None:
+        """Settle what the agent reports, then what an earlier server left open that it never got."""
+        from pigeonhole.domain import commands
+
+        tenant = self.caller.tenant
+        settled: list[UUID] = []
+        for known in report.commands:
+            if known.bank_id not in self.offered:
+                log.warning("%s: report on command %s of a bank it does not serve ignored", self, known.id)
+                continue
+            outcomes = {d: str(o) for d, o in known.outcomes.items()} if known.outcomes is not None else None
+            done = await commands.reconcile(tenant, known.id, outcomes, by="agent")
+            log.info("%s: command %s: %s", self, known.id, done)
+            if done.startswith("in flight"):
+                # A late result overtook its own final step: take its word once that step landed.
+                self._later(protocol.Outcomes(commands=[known]))
+            else:
+                settled.append(known.id)
+        reported = {k.id for k in report.commands}
+        for orphan in await commands.orphans(tenant, set(self.offered), self.hub.started_at):
+            if orphan["id"] in reported:
+                continue
+            never = {d: UnlockOutcome.NO_ANSWER.value for d in msgspec.json.decode(orphan["doors"])}
+            done = await commands.reconcile(tenant, orphan["id"], never, by="agent: never received")
+            log.info("%s: command %s it never received: %s", self, orphan["id"], done)
+        await self.settle(settled)
+
+    def _later(self, report: protocol.Outcomes, delay: float = 0.5) -> None:
+        if not self.closed:
+            asyncio.get_running_loop().call_later(
+                delay, lambda: None if self.closed else self._doors.put_nowait(report)
+            )
 
     async def run(self, receive: Callable[[], Awaitable[str | bytes | None]]) -> None:
         """Serve the link until the socket closes; then its banks go offline."""
         forwarder = asyncio.create_task(self._forward_doors())
+        await self._connected(True)
         try:
             await self.offer()
             while (data := await receive()) is not None:
@@ -190,6 +309,24 @@ class AgentLink:
                     pending.future.set_result(None)
             self._doors.put_nowait(None)
             await forwarder
+            await self._connected(False)
+
+    async def _connected(self, up: bool) -> None:
+        from pigeonhole.domain import agents
+        from pigeonhole.domain.context import tenant_context
+
+        key_id = self.caller.actor.key_id
+        if key_id is None:
+            return
+        try:
+            async with tenant_context(self.caller.tenant, self.caller.actor) as ctx:
+                if up:
+                    actor = self.caller.actor
+                    await agents.connected(ctx, key_id, actor.name, actor.bank_id, self.version)
+                elif not any(o is not self and o.caller.actor.key_id == key_id for o in self.hub.remote):
+                    await agents.disconnected(ctx, key_id)  # unless it is connected again already
+        except Exception:
+            log.exception("%s: could not record the %s", self, "connection" if up else "disconnection")
 
 
 async def banks_for(caller: Caller) -> list[protocol.BankSpec]:

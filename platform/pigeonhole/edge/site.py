@@ -7,6 +7,13 @@ drops the drivers keep running (the doors are still there), door changes
 wait in a bounded buffer, and the agent reconnects with a capped, jittered
 exponential backoff, so a server restart costs the site a few seconds and
 a hundred sites do not all knock at the same instant.
+
+Every command is written to a journal on disk before its lock fires (see
+journal.py); on each connect the agent reports what the server has not yet
+settled, so a result lost with a link or a crash still reaches the server,
+and a command cut short by a crash is reported as unknown, never fired again.
+The agent sends a heartbeat every few seconds; the server shows it online
+while they arrive.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import random
 import signal
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 from uuid import UUID
 
@@ -28,6 +36,7 @@ from pigeonhole import __version__
 from pigeonhole.api import DoorState, LockDriver, UnlockOutcome
 from pigeonhole.edge import protocol
 from pigeonhole.edge.agent import Agent
+from pigeonhole.edge.journal import Journal
 from pigeonhole.edge.messages import UnlockCommand
 
 log = logging.getLogger(__name__)
@@ -92,6 +101,7 @@ class SiteAgent:
         drivers: dict[str, type[LockDriver]],
         backoff: Backoff,
         echo: Callable[[str], None] = print,
+        journal: Journal | None = None,
     ) -> None:
         self.url = url
         self.endpoint = endpoint(url, tenant)
@@ -100,7 +110,11 @@ class SiteAgent:
         self.drivers = drivers
         self.backoff = backoff
         self.echo = echo
-        self.agent = Agent(report=self._door_changed)
+        self.journal = journal
+        self.agent = Agent(report=self._door_changed, journal=journal)
+        self.heartbeat_seconds = 10.0
+        self._ws: ClientConnection | None = None
+        self._interval_known = asyncio.Event()
         self._tenant_id: UUID | None = None
         self._stop = asyncio.Event()
         self._outbox: deque[protocol.DoorChanged] = deque()
@@ -133,6 +147,8 @@ class SiteAgent:
         finally:
             await self._finish_commands()
             await self.agent.stop()
+            if self.journal is not None:
+                self.journal.close()
         self.echo("agent stopped")
 
     async def _sleep(self, seconds: float) -> None:
@@ -150,6 +166,9 @@ class SiteAgent:
                 user_agent_header=f"pigeonhole-agent/{__version__}",
                 open_timeout=10,
                 max_size=2**22,
+                # Frames here are a few hundred bytes: permessage-deflate saves nothing on
+                # them and costs a compressor pass on both ends of every command.
+                compression=None,
             )
         )
         stopping = asyncio.ensure_future(self._stop.wait())
@@ -166,8 +185,11 @@ class SiteAgent:
             return await self._serve(ws)
 
     async def _serve(self, ws: ClientConnection) -> str | None:
+        self._ws = ws
+        self._interval_known = asyncio.Event()  # the server says how often to beat, with the banks
         receiving = asyncio.create_task(self._receive(ws))
         sending = asyncio.create_task(self._send_door_events(ws))
+        beating = asyncio.create_task(self._heartbeats(ws))
         stopping = asyncio.create_task(self._stop.wait())
         try:
             await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -176,9 +198,9 @@ class SiteAgent:
                 await ws.close(1001, "agent stopping")
                 return None
         finally:
-            for task in (receiving, sending, stopping):
+            for task in (receiving, sending, beating, stopping):
                 task.cancel()
-            await asyncio.gather(receiving, sending, stopping, return_exceptions=True)
+            await asyncio.gather(receiving, sending, beating, stopping, return_exceptions=True)
         if ws.close_code == POLICY_VIOLATION:
             raise Refused(ws.close_reason or "policy violation")
         error = receiving.exception()
@@ -196,12 +218,51 @@ class SiteAgent:
                 log.warning("message not understood, ignored: %s", exc)
                 continue
             if isinstance(message, protocol.Banks):
+                self.heartbeat_seconds = max(0.05, message.heartbeat_seconds)
+                self._interval_known.set()
                 await self._configure(ws, message, first)
                 if first:
                     self.backoff.reset()  # a link that got its banks counts as up
+                    await self._report_unsettled(ws)
                 first = False
             elif isinstance(message, protocol.Unlock):
                 await self._accept(ws, message)
+            elif isinstance(message, protocol.Settled) and self.journal is not None:
+                self.journal.settle(message.ids)
+
+    async def _report_unsettled(self, ws: ClientConnection) -> None:
+        """What the server may not know: results lost with a link, commands cut short by a crash."""
+        if self.journal is None:
+            return  # nothing kept, nothing to say: the server cannot assume anything either
+        running = set(self.agent._in_flight)
+        known = [
+            protocol.Known(
+                id=e.id,
+                bank_id=e.bank_id,
+                doors=e.doors,
+                outcomes={int(d): UnlockOutcome(o) for d, o in e.outcomes.items()}
+                if e.outcomes is not None
+                else None,
+            )
+            for e in self.journal.unsettled(except_ids=running)
+        ]
+        if known:
+            unknown = sum(1 for k in known if k.outcomes is None)
+            self.echo(
+                f"reporting {len(known)} command(s) the server has not settled"
+                + (f" ({unknown} with an unknown outcome)" if unknown else "")
+            )
+        await ws.send(protocol.text(protocol.Outcomes(commands=known)))
+
+    async def _heartbeats(self, ws: ClientConnection) -> None:
+        await self._interval_known.wait()
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            health = {
+                bank_id: protocol.BankHealth(ok=ok, detail=detail)
+                for bank_id, (ok, detail) in (await self.agent.health()).items()
+            }
+            await ws.send(protocol.text(protocol.Heartbeat(health=health)))
 
     async def _configure(self, ws: ClientConnection, message: protocol.Banks, first: bool) -> None:
         """Drive exactly the banks the server gave; say which could not be started."""
@@ -279,9 +340,20 @@ class SiteAgent:
         outcomes = {door: UnlockOutcome(o) for door, o in result.outcomes.items()}
         try:
             await ws.send(protocol.text(protocol.Result(id=command.id, outcomes=outcomes)))
+            return
         except ConnectionClosed:
-            # The server has already recorded no_answer; the outcome stays remembered here.
+            # The server has already recorded no_answer; the outcome stays in the journal.
             log.warning("result of command %s lost with the link: %s", command.id, result.outcomes)
+        current = self._ws
+        if current is not None and current is not ws and self.journal is not None:
+            # A newer link is up already: report it there rather than at the next connect.
+            known = protocol.Known(
+                id=command.id, bank_id=command.bank_id, doors=command.doors, outcomes=outcomes
+            )
+            try:
+                await current.send(protocol.text(protocol.Outcomes(commands=[known])))
+            except ConnectionClosed:
+                pass
 
     async def _finish_commands(self) -> None:
         if self._commands:
@@ -331,10 +403,17 @@ async def run_agent(
     *,
     max_backoff: float = 30.0,
     echo: Callable[[str], None] = print,
+    journal_path: Path | None = None,
 ) -> None:
     """The ``pigeonhole agent`` process: until SIGTERM or SIGINT."""
     site = SiteAgent(
-        url, tenant, key, drivers=installed_drivers(), backoff=Backoff(cap=max_backoff), echo=echo
+        url,
+        tenant,
+        key,
+        drivers=installed_drivers(),
+        backoff=Backoff(cap=max_backoff),
+        echo=echo,
+        journal=Journal(journal_path) if journal_path is not None else None,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -25,6 +25,7 @@ from pigeonhole.db.engine import tenant_tx
 from pigeonhole.db.tables import ApiKey, Bank, Compartment, Division, Location, Tenant, TenantPlugin
 from pigeonhole.domain import clock, hierarchy, lockers
 from pigeonhole.domain.context import SYSTEM, Ctx, TenantInfo
+from pigeonhole.domain.directory import manifest as directory_manifest
 from pigeonhole.domain.errors import DomainError
 from pigeonhole.runtime import registry, tenant_plugins
 from pigeonhole.security.secrets import keyed_digest
@@ -56,6 +57,7 @@ class LocationSpec(msgspec.Struct, forbid_unknown_fields=True):
     region: str = ""
     timezone: str = "UTC"
     banks: list[BankSpec] = []
+    custom: dict[str, Any] = {}  # custom field values (directory, #6)
 
 
 class DivisionSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -78,6 +80,10 @@ class Manifest(msgspec.Struct, forbid_unknown_fields=True):
     settings: dict[str, Any] = {}
     divisions: list[DivisionSpec] = []
     api_keys: list[ApiKeySpec] = []
+    # directory (#6), optional
+    custom_fields: list[directory_manifest.CustomFieldSpec] = []
+    departments: list[directory_manifest.DepartmentSpec] = []
+    contacts: list[directory_manifest.ContactSpec] = []
 
 
 @dataclass
@@ -175,6 +181,9 @@ async def apply(folder: Path) -> Report:
             ctx = Ctx(
                 scope=scope, tenant=info, plugins=tenant_plugins.build(tenant_id, -1, enabled), actor=SYSTEM
             )
+            await directory_manifest.apply(
+                ctx, manifest.custom_fields, manifest.departments, manifest.contacts, report
+            )
             await _apply_hierarchy(ctx, manifest, report)
             await _apply_keys(ctx, manifest, report)
     except DomainError as exc:
@@ -236,12 +245,16 @@ async def _apply_hierarchy(ctx: Ctx, manifest: Manifest, report: Report) -> None
             )
             if location is None:
                 location = await hierarchy.create_location(
-                    ctx, division["id"], lspec.name, lspec.address, lspec.region, lspec.timezone
+                    ctx, division["id"], lspec.name, lspec.address, lspec.region, lspec.timezone, lspec.custom
                 )
                 report.add(f"+ location {dspec.name} / {lspec.name}")
             else:
                 wanted = {"address": lspec.address, "region": lspec.region, "timezone": lspec.timezone}
                 diff = {k: v for k, v in wanted.items() if location[k] != v}
+                if lspec.custom:
+                    [current] = await hierarchy.with_custom(ctx, [location])
+                    if any(current["custom"].get(k) != v for k, v in lspec.custom.items()):
+                        diff["custom"] = lspec.custom
                 if diff:
                     await hierarchy.update_location(ctx, location["id"], **diff)
                     report.add(f"~ location {lspec.name}: {', '.join(sorted(diff))}")

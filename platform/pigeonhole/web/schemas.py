@@ -52,6 +52,7 @@ class LocationIn(Strict):
     address: str = ""
     region: str = ""
     timezone: str = "UTC"
+    custom: dict[str, Any] = {}
 
 
 class LocationPatch(Strict):
@@ -60,6 +61,7 @@ class LocationPatch(Strict):
     address: str | None = None
     region: str | None = None
     timezone: str | None = None
+    custom: dict[str, Any] | None = None
 
 
 class Location(msgspec.Struct):
@@ -70,6 +72,7 @@ class Location(msgspec.Struct):
     region: str
     timezone: str
     created_at: datetime
+    custom: dict[str, Any] = {}
 
 
 # --- banks and compartments -----------------------------------------------------
@@ -162,10 +165,14 @@ class RecipientIn(Strict):
 class PackageIn(Strict):
     tracking_id: Annotated[str, Meta(min_length=1, max_length=100)]
     carrier: Annotated[str, Meta(min_length=1, max_length=100)]
-    recipient: RecipientIn
     size: Size
+    # One of: inline recipient, a directory contact, a department (directory, #6).
+    recipient: RecipientIn | None = None
+    recipient_contact_id: UUID | None = None
+    department_id: UUID | None = None
     bank_id: UUID | None = None
     compartment_id: UUID | None = None
+    custom: dict[str, Any] = {}
 
 
 class DepositIn(Strict):
@@ -198,6 +205,10 @@ class Package(msgspec.Struct):
     picked_up_at: datetime | None
     picked_up_by: str | None
     pickup_method: str | None
+    recipient_contact_id: UUID | None = None
+    department_id: UUID | None = None
+    mailroom_flag: str | None = None
+    custom: dict[str, Any] = {}
     door: Door | None = None
 
 
@@ -237,6 +248,12 @@ class DoorCommandOut(msgspec.Struct):
     acked_at: datetime | None
     completed_at: datetime | None
     outcome: dict[str, str] | None
+    #: pending (no answer yet), done, unknown (no_answer: nobody knows), reconciled
+    state: str = "done"
+    #: what the agent (or an operator) said later: outcome per door, or "unknown"
+    reconciled_outcome: dict[str, str] | str | None = None
+    reconciled_at: datetime | None = None
+    reconciled_by: str | None = None
 
 
 # --- pickup -----------------------------------------------------------------------
@@ -278,6 +295,11 @@ class ApiKeyIn(Strict):
     name: Name
     role: Literal["admin", "operator", "kiosk", "agent"]
     bank_id: UUID | None = None
+    # identity (#3): narrow the key to some of its role's permissions, and to
+    # divisions/locations (omitted: the role's permissions, the creator's scope)
+    permissions: list[str] | None = None
+    divisions: list[UUID] | None = None
+    locations: list[UUID] | None = None
 
 
 class ApiKeyOut(msgspec.Struct):
@@ -290,6 +312,9 @@ class ApiKeyOut(msgspec.Struct):
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     key: str | None = None
+    permissions: list[str] | None = None
+    scope: dict | None = None
+    created_by: str = ""
 
 
 def out(cls, row: dict | list):

@@ -65,6 +65,8 @@ def _complete(paragraph: Template, values: dict[str, str]) -> bool:
 
 def _html_value(key: str, value: str) -> str:
     escaped = html.escape(value)
+    if key == "link" and value.startswith(("https://", "http://")):
+        return f'<a href="{escaped}">{escaped}</a>'
     if key in _EMPHASIZED:
         return f'<strong style="font-size:1.4em;letter-spacing:0.1em">{escaped}</strong>'
     return escaped

@@ -112,6 +112,75 @@ TEMPLATES: dict[str, dict[str, EmailTemplate]] = {
     },
 }
 
+#: Staff accounts (sign-in, issue #3): ``link`` is the single-use set-password
+#: link, ``email`` the account's address, ``expires`` when the link stops working.
+ACCOUNT_TEMPLATES: dict[str, dict[str, EmailTemplate]] = {
+    "account.welcome": {
+        "en": _t(
+            "Welcome to $tenant_name: choose your password",
+            "Hello $name,",
+            "An account has been created for you at $tenant_name, for the address $email.",
+            "Choose your password with this link: $link",
+            "The link works once and expires on $expires.",
+            "If you did not expect this message, you can ignore it.",
+            "$tenant_name",
+        ),
+        "fr": _t(
+            "Bienvenue chez $tenant_name : choisissez votre mot de passe",
+            "Bonjour $name,",
+            "Un compte a été créé pour vous chez $tenant_name, pour l'adresse $email.",
+            "Choisissez votre mot de passe avec ce lien : $link",
+            "Le lien ne sert qu'une fois et expire le $expires.",
+            "Si vous n'attendiez pas ce message, vous pouvez l'ignorer.",
+            "$tenant_name",
+        ),
+    },
+    "account.password_reset": {
+        "en": _t(
+            "Reset your $tenant_name password",
+            "Hello $name,",
+            "Someone asked to reset the password of the account $email. If it was you, "
+            "choose a new password with this link: $link",
+            "The link works once and expires on $expires. Your current password keeps working until then.",
+            "If it was not you, ignore this message: nothing changes.",
+            "$tenant_name",
+        ),
+        "fr": _t(
+            "Réinitialisez votre mot de passe $tenant_name",
+            "Bonjour $name,",
+            "Quelqu'un a demandé à réinitialiser le mot de passe du compte $email. Si c'est vous, "
+            "choisissez un nouveau mot de passe avec ce lien : $link",
+            "Le lien ne sert qu'une fois et expire le $expires. "
+            "Votre mot de passe actuel reste valable jusque-là.",
+            "Si ce n'est pas vous, ignorez ce message : rien ne change.",
+            "$tenant_name",
+        ),
+    },
+}
+
+#: Alerts to a tenant's administrators (directory, issue #6): a scheduled import
+#: failed. ``schedule_name``, ``source``, ``message`` (why), ``failed_at``.
+STAFF_ALERTS: dict[str, dict[str, EmailTemplate]] = {
+    "directory.import_failed": {
+        "en": _t(
+            "Scheduled import '$schedule_name' failed",
+            "Hello $name,",
+            "The scheduled import '$schedule_name' ($kind from $source) did not import anything at $failed_at.",
+            "Reason: $message",
+            "The import history (GET /directory/imports) has the whole report ($import_id).",
+            "$tenant_name",
+        ),
+        "fr": _t(
+            "L'import planifié « $schedule_name » a échoué",
+            "Bonjour $name,",
+            "L'import planifié « $schedule_name » ($kind depuis $source) n'a rien importé le $failed_at.",
+            "Raison\u00a0: $message",
+            "L'historique des imports (GET /directory/imports) contient le rapport complet ($import_id).",
+            "$tenant_name",
+        ),
+    },
+}
+
 GENERIC: dict[str, EmailTemplate] = {
     "en": _t(
         "News about your package",
@@ -131,5 +200,5 @@ GENERIC: dict[str, EmailTemplate] = {
 
 
 def template_for(event: str, language: str) -> EmailTemplate:
-    by_language = TEMPLATES.get(event, GENERIC)
+    by_language = TEMPLATES.get(event) or ACCOUNT_TEMPLATES.get(event) or STAFF_ALERTS.get(event) or GENERIC
     return by_language.get(language) or by_language[FALLBACK_LANGUAGE]

@@ -1,12 +1,23 @@
 """REST routes, one module per part of the vocabulary."""
 
+from pigeonhole.web.routes.agents import AgentController, EnrolController
+from pigeonhole.web.routes.alerts import AlertController
+from pigeonhole.web.routes.audit import AuditController
 from pigeonhole.web.routes.banks import BankController
+from pigeonhole.web.routes.directory import DIRECTORY_CONTROLLERS
+from pigeonhole.web.routes.doors import CommandController, RemoteOpenController
+from pigeonhole.web.routes.directory_io import CONTROLLERS as DIRECTORY_IO_CONTROLLERS
 from pigeonhole.web.routes.health import health
 from pigeonhole.web.routes.hierarchy import DivisionController, EnterpriseController, LocationController
 from pigeonhole.web.routes.keys import ApiKeyController
 from pigeonhole.web.routes.packages import PackageController
 from pigeonhole.web.routes.pickup import PickupController
+from pigeonhole.web.routes.platform import PlatformTenantController
 from pigeonhole.web.routes.plugins import PluginController
+from pigeonhole.web.routes.roles import PermissionController, RoleController
+from pigeonhole.web.routes.signin import SIGNIN_CONTROLLERS
+from pigeonhole.web.routes.sso import SSO_CONTROLLERS
+from pigeonhole.web.routes.users import UserController
 
 TENANT_CONTROLLERS = [
     EnterpriseController,
@@ -17,6 +28,22 @@ TENANT_CONTROLLERS = [
     PickupController,
     PluginController,
     ApiKeyController,
+    AgentController,
+    AlertController,
+    CommandController,
+    RemoteOpenController,
+    EnrolController,  # /api/v1/agents/enrol: the tenant is in the body, with its token
+    UserController,
+    RoleController,
+    PermissionController,
+    AuditController,
+    *SIGNIN_CONTROLLERS,
+    *SSO_CONTROLLERS,
+    *DIRECTORY_CONTROLLERS,
+    *DIRECTORY_IO_CONTROLLERS,
 ]
 
-__all__ = ["TENANT_CONTROLLERS", "health"]
+#: Above tenants: the platform operator's routes (identity #3).
+PLATFORM_CONTROLLERS = [PlatformTenantController]
+
+__all__ = ["PLATFORM_CONTROLLERS", "TENANT_CONTROLLERS", "health"]

@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from pigeonhole.domain import commands, lockers, reservations
 from pigeonhole.domain.context import Ctx, tenant_context
 from pigeonhole.domain.errors import NotFound
+from pigeonhole.domain.identity import scopes
 from pigeonhole.web import schemas as s
 from pigeonhole.web.auth import Caller, require
 
@@ -35,6 +36,7 @@ async def visible_bank(ctx: Ctx, caller: NamedDependency[Caller], bank_id: FromP
     """A kiosk sees its own bank only; any other is 'not found'."""
     if caller.actor.bank_id is not None and caller.actor.bank_id != bank_id:
         raise NotFound("Locker bank", bank_id)
+    await scopes.check_bank(ctx, bank_id)
     return await lockers.get_bank(ctx, bank_id)
 
 
@@ -51,12 +53,14 @@ class BankController(Controller):
             rows = await lockers.list_banks(ctx, location_id)
             if caller.actor.bank_id is not None:
                 rows = [r for r in rows if r["id"] == caller.actor.bank_id]
+            rows = await scopes.filter_rows(ctx, rows, "id", "bank")
             return [bank_out(r) for r in rows]
 
     @post("/")
     async def create_bank(self, caller: NamedDependency[Caller], data: JSONBody[s.BankIn]) -> s.Bank:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await scopes.check_location(ctx, data.location_id)
             row = await lockers.create_bank(
                 ctx,
                 location_id=data.location_id,
@@ -84,6 +88,7 @@ class BankController(Controller):
     ) -> s.Bank:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await visible_bank(ctx, caller, bank_id)
             row = await lockers.update_bank(ctx, bank_id, **msgspec.structs.asdict(data))
             return bank_out(row)
 
@@ -91,6 +96,7 @@ class BankController(Controller):
     async def delete_bank(self, caller: NamedDependency[Caller], bank_id: FromPath[UUID]) -> None:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await visible_bank(ctx, caller, bank_id)
             await lockers.delete_bank(ctx, bank_id)
 
     @get("/{bank_id:uuid}/compartments")
@@ -108,6 +114,7 @@ class BankController(Controller):
     ) -> list[s.Compartment]:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await visible_bank(ctx, caller, bank_id)
             rows = await lockers.add_compartments(
                 ctx, bank_id, [msgspec.to_builtins(c) for c in data.compartments]
             )
@@ -127,6 +134,7 @@ class BankController(Controller):
     ) -> s.Compartment:
         require(caller, "banks:write")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await visible_bank(ctx, caller, bank_id)
             row = await lockers.set_in_service(ctx, bank_id, compartment_id, data.in_service, data.note)
             return s.out(s.Compartment, row)
 

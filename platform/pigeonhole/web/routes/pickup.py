@@ -9,6 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from pigeonhole.domain import pickup
+from pigeonhole.domain.context import tenant_context
+from pigeonhole.domain.identity import scopes
 from pigeonhole.web import schemas as s
 from pigeonhole.web.auth import Caller, require
 
@@ -30,6 +32,9 @@ class PickupController(Controller):
         self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], data: JSONBody[s.PickupIn]
     ) -> s.PickupOut:
         require(caller, "pickup")
+        if not scopes.whole_tenant(caller):
+            async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
+                await scopes.check_bank(ctx, bank_id)
         result = await pickup.pickup(
             caller.tenant, caller.actor, bank_id, data.code, method=data.method, package_id=data.package_id
         )

@@ -9,6 +9,7 @@ from litestar.params import FromPath, JSONBody
 from pigeonhole.domain import tenant_plugins
 from pigeonhole.domain.context import tenant_context
 from pigeonhole.domain.errors import NotFound
+from pigeonhole.domain.identity import audit, scopes
 from pigeonhole.runtime import registry
 from pigeonhole.web import schemas as s
 from pigeonhole.web.auth import Caller, require
@@ -45,14 +46,21 @@ class PluginController(Controller):
         self, caller: NamedDependency[Caller], name: FromPath[str], data: JSONBody[s.PluginIn]
     ) -> s.PluginOut:
         require(caller, "plugins:write")
+        scopes.require_whole_tenant(caller, "configure plugins")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             stored = await tenant_plugins.enable(ctx, name, data.config)
+            # The configuration may hold secrets: the log names its fields only.
+            await audit.record(
+                ctx, "plugin.configured", target_type="plugin", target_id=name, data={"fields": sorted(stored)}
+            )
         return plugin_out(registry.get(name), stored)
 
     @delete("/{name:str}", summary="Disable a plugin for this tenant")
     async def disable(self, caller: NamedDependency[Caller], name: FromPath[str]) -> None:
         require(caller, "plugins:write")
+        scopes.require_whole_tenant(caller, "configure plugins")
         if name not in registry.installed():
             raise NotFound("Plugin", name)
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             await tenant_plugins.disable(ctx, name)
+            await audit.record(ctx, "plugin.disabled", target_type="plugin", target_id=name)
