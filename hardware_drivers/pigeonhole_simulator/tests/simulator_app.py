@@ -9,7 +9,6 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from pigeonhole.api import PluginRequest
-
 from pigeonhole_simulator import SimulatorConfig, SimulatorDriver, SimulatorPlugin
 
 

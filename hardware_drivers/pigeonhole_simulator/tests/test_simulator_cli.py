@@ -4,7 +4,6 @@ import click
 import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
-
 from pigeonhole_simulator import SimulatorPlugin, cli
 from simulator_app import DriverThread, make_app
 from simulator_fakes import Listener

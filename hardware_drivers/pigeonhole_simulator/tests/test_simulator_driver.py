@@ -4,9 +4,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 from pigeonhole.api import DoorState, UnlockOutcome
-
 from pigeonhole_simulator import Fault, SimulatorConfig, SimulatorDriver, SimulatorPlugin, registry
-
 from simulator_fakes import Listener
 
 pytestmark = pytest.mark.asyncio

@@ -3,7 +3,6 @@ from uuid import uuid4
 import pytest
 from litestar.testing import TestClient
 from pigeonhole.api import DoorState, UnlockOutcome
-
 from simulator_app import DriverThread, make_app
 from simulator_fakes import Listener
 

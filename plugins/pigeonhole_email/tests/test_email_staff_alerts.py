@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from pigeonhole.api import Notification, Recipient
-
 from pigeonhole_email.render import render
 
 DATA = {

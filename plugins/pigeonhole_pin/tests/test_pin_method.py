@@ -3,7 +3,6 @@ from datetime import timedelta
 import msgspec
 import pytest
 from pigeonhole.api import InvalidSecret
-
 from pigeonhole_pin import PinConfig, PinMethod, PinPlugin
 
 

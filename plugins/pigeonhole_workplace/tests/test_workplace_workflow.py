@@ -4,7 +4,6 @@ from uuid import uuid4
 import msgspec
 import pytest
 from pigeonhole.api import PackageView, Recipient
-
 from pigeonhole_workplace import WorkplaceConfig, WorkplacePlugin, WorkplaceWorkflow
 
 PACKAGE = PackageView(

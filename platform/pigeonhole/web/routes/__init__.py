@@ -5,8 +5,8 @@ from pigeonhole.web.routes.alerts import AlertController
 from pigeonhole.web.routes.audit import AuditController
 from pigeonhole.web.routes.banks import BankController
 from pigeonhole.web.routes.directory import DIRECTORY_CONTROLLERS
-from pigeonhole.web.routes.doors import CommandController, RemoteOpenController
 from pigeonhole.web.routes.directory_io import CONTROLLERS as DIRECTORY_IO_CONTROLLERS
+from pigeonhole.web.routes.doors import CommandController, RemoteOpenController
 from pigeonhole.web.routes.health import health
 from pigeonhole.web.routes.hierarchy import DivisionController, EnterpriseController, LocationController
 from pigeonhole.web.routes.keys import ApiKeyController
