@@ -250,15 +250,9 @@ STATEMENTS = [
 
 
 def postgres_statements(app_role: str) -> list[str]:
-    """Row-level security, the second wall behind the tenant-scoped queries.
-
-    The application connects as ``app_role``, which owns nothing, so the
-    policies always apply; ``FORCE`` makes them apply to the owner as well.
-    ``app.tenant_id`` is set with ``set_config(..., true)`` inside each
-    transaction; when it is unset the policy compares with NULL and matches
-    no row: fail closed.
-    """
-    out = [
+    """The application's role; row-level security, the second wall behind the
+    tenant-scoped queries, comes from ``m.isolate_tenant_tables`` (db/migrate.py)."""
+    return [
         f"""DO $$ BEGIN
             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{app_role}') THEN
                 CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS;
@@ -267,15 +261,6 @@ def postgres_statements(app_role: str) -> list[str]:
         f"GRANT USAGE ON SCHEMA public TO {app_role}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON tenant, outbox TO {app_role}",
     ]
-    scope = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-    for table in TENANT_TABLES:
-        out += [
-            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-            f"CREATE POLICY tenant_isolation ON {table} USING ({scope}) WITH CHECK ({scope})",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {app_role}",
-        ]
-    return out
 
 
 def upgrade(m):
@@ -284,3 +269,4 @@ def upgrade(m):
     if m.dialect == "postgresql":
         for statement in postgres_statements(m.app_role):
             m.execute(statement)
+    m.isolate_tenant_tables(TENANT_TABLES)

@@ -71,16 +71,7 @@ STATEMENTS = [
 
 
 def postgres_statements(app_role: str) -> list[str]:
-    out = [f"GRANT SELECT, INSERT, UPDATE, DELETE ON platform_key TO {app_role}"]
-    scope = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-    for table in TENANT_TABLES:
-        out += [
-            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-            f"CREATE POLICY tenant_isolation ON {table} USING ({scope}) WITH CHECK ({scope})",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {app_role}",
-        ]
-    return out
+    return [f"GRANT SELECT, INSERT, UPDATE, DELETE ON platform_key TO {app_role}"]
 
 
 def upgrade(m):
@@ -89,3 +80,4 @@ def upgrade(m):
     if m.dialect == "postgresql":
         for statement in postgres_statements(m.app_role):
             m.execute(statement)
+    m.isolate_tenant_tables(TENANT_TABLES)

@@ -81,23 +81,7 @@ STATEMENTS = [
 ]
 
 
-def postgres_statements(app_role: str) -> list[str]:
-    """Row-level security on every table above, as in 0001."""
-    scope = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-    out = []
-    for table in TENANT_TABLES:
-        out += [
-            f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
-            f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
-            f"CREATE POLICY tenant_isolation ON {table} USING ({scope}) WITH CHECK ({scope})",
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {app_role}",
-        ]
-    return out
-
-
 def upgrade(m):
     for statement in STATEMENTS:
         m.execute(statement)
-    if m.dialect == "postgresql":
-        for statement in postgres_statements(m.app_role):
-            m.execute(statement)
+    m.isolate_tenant_tables(TENANT_TABLES)

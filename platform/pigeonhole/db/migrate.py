@@ -40,6 +40,24 @@ class MigrationContext:
     def execute(self, sql: str) -> None:
         self.statements.append(sql)
 
+    def isolate_tenant_tables(self, tables: list[str]) -> None:
+        """Row-level security for tenant tables (PostgreSQL; SQLite has none).
+
+        The application connects as ``app_role``, which owns nothing, so the
+        policies always apply; ``FORCE`` makes them apply to the owner as well.
+        ``app.tenant_id`` is set with ``set_config(..., true)`` inside each
+        transaction; when it is unset the policy compares with NULL and matches
+        no row: fail closed. Every migration that adds a tenant table calls this.
+        """
+        if self.dialect != "postgresql":
+            return
+        scope = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+        for table in tables:
+            self.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+            self.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+            self.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({scope}) WITH CHECK ({scope})")
+            self.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {self.app_role}")
+
 
 def discover() -> list[tuple[str, object]]:
     found = []
