@@ -17,7 +17,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import secrets
-import uuid
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -187,30 +186,9 @@ async def configure(
         raise Invalid("A client secret is required the first time OpenID Connect is set up")
     settings = msgspec.structs.replace(settings, discovery_url=provider["discovery_url"])
     config = msgspec.json.encode({"settings": settings, "provider": provider}).decode()
-    now = clock.now()
-    if row is None:
-        row = dict(
-            id=uuid.uuid4(),
-            protocol=PROTOCOL,
-            enabled=enabled,
-            config=config,
-            metadata_xml=None,
-            client_secret_sealed=sealed,
-            created_at=now,
-            updated_at=now,
-        )
-        await ctx.scope.insert(SsoProvider, row)
-    else:
-        await ctx.scope.update(
-            SsoProvider,
-            {
-                SsoProvider.enabled: enabled,
-                SsoProvider.config: config,
-                SsoProvider.client_secret_sealed: sealed,
-                SsoProvider.updated_at: now,
-            },
-        ).where(SsoProvider.id == row["id"])
-        row = await ctx.scope.select(SsoProvider).where(SsoProvider.id == row["id"]).first()
+    row = await sso_signin.save_provider(
+        ctx.scope, PROTOCOL, enabled=enabled, config=config, metadata_xml=None, client_secret_sealed=sealed
+    )
     await audit.record(
         ctx,
         "sso.oidc.configured",

@@ -164,31 +164,14 @@ async def configure(ctx, *, metadata_xml: str, mapping: SamlConfig, enabled: boo
             "(use email, name, employee_id, role)"
         )
     config = msgspec.json.encode({"idp": idp, "mapping": mapping}).decode()
-    now = clock.now()
-    row = await ctx.scope.select(SsoProvider).where(SsoProvider.protocol == PROTOCOL).first()
-    if row is None:
-        row = dict(
-            id=uuid.uuid4(),
-            protocol=PROTOCOL,
-            enabled=enabled,
-            config=config,
-            metadata_xml=metadata_xml,
-            client_secret_sealed=None,
-            created_at=now,
-            updated_at=now,
-        )
-        await ctx.scope.insert(SsoProvider, row)
-    else:
-        await ctx.scope.update(
-            SsoProvider,
-            {
-                SsoProvider.enabled: enabled,
-                SsoProvider.config: config,
-                SsoProvider.metadata_xml: metadata_xml,
-                SsoProvider.updated_at: now,
-            },
-        ).where(SsoProvider.id == row["id"])
-        row = await ctx.scope.select(SsoProvider).where(SsoProvider.id == row["id"]).first()
+    row = await sso_signin.save_provider(
+        ctx.scope,
+        PROTOCOL,
+        enabled=enabled,
+        config=config,
+        metadata_xml=metadata_xml,
+        client_secret_sealed=None,
+    )
     await audit.record(
         ctx,
         "sso.saml.configured",

@@ -105,6 +105,44 @@ class Started:
     browser: str | None
 
 
+async def save_provider(
+    scope,
+    protocol: str,
+    *,
+    enabled: bool,
+    config: str,
+    metadata_xml: str | None,
+    client_secret_sealed: str | None,
+) -> dict:
+    """Create or replace the tenant's one provider of this protocol; both protocols store it alike."""
+    now = clock.now()
+    row = await scope.select(SsoProvider).where(SsoProvider.protocol == protocol).first()
+    if row is None:
+        row = dict(
+            id=uuid.uuid4(),
+            protocol=protocol,
+            enabled=enabled,
+            config=config,
+            metadata_xml=metadata_xml,
+            client_secret_sealed=client_secret_sealed,
+            created_at=now,
+            updated_at=now,
+        )
+        await scope.insert(SsoProvider, row)
+        return row
+    await scope.update(
+        SsoProvider,
+        {
+            SsoProvider.enabled: enabled,
+            SsoProvider.config: config,
+            SsoProvider.metadata_xml: metadata_xml,
+            SsoProvider.client_secret_sealed: client_secret_sealed,
+            SsoProvider.updated_at: now,
+        },
+    ).where(SsoProvider.id == row["id"])
+    return await scope.select(SsoProvider).where(SsoProvider.id == row["id"]).first()
+
+
 async def remember_login(
     tenant: TenantInfo,
     protocol: str,
