@@ -43,7 +43,23 @@ async def queue(
     workflow = ctx.plugins.workflow()
     if workflow is not None and event not in workflow.notify_events():
         return []
-    recipient = recipient_of(package)
+    return await queue_to(ctx, event, recipient_of(package), data, secrets=secrets, package_id=package["id"])
+
+
+async def queue_to(
+    ctx: Ctx,
+    event: str,
+    recipient: Recipient,
+    data: dict[str, Any],
+    *,
+    secrets: dict[str, str] | None = None,
+    package_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Queue one message on every channel that reaches the recipient, in the caller's transaction.
+
+    Secrets (codes, links) are sealed until the message is sent; the outbox row
+    makes delivery survive a crash after commit.
+    """
     now = clock.now()
     queued = []
     for channel in ctx.plugins.channels():
@@ -54,7 +70,7 @@ async def queue(
             Notification,
             dict(
                 id=notification_id,
-                package_id=package["id"],
+                package_id=package_id,
                 event=event,
                 channel=channel.name,
                 recipient=msgspec.json.encode(recipient).decode(),

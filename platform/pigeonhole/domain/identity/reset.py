@@ -23,18 +23,15 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-import msgspec
-
 from pigeonhole.api import Recipient
 from pigeonhole.db.engine import Scope
-from pigeonhole.db.tables import AppUser, Notification, Outbox, SigninLink, UserCredential
+from pigeonhole.db.tables import AppUser, SigninLink, UserCredential
 from pigeonhole.domain import clock
 from pigeonhole.domain.context import Ctx, TenantInfo, tenant_context
 from pigeonhole.domain.errors import DomainError, NotFound
 from pigeonhole.domain.identity import mfa, passwords, sessions, signin_settings, throttle, users
-from pigeonhole.messaging import relay
-from pigeonhole.messaging.notify import DELIVER
-from pigeonhole.security.secrets import keyed_digest, seal
+from pigeonhole.messaging import notify
+from pigeonhole.security.secrets import keyed_digest
 from pigeonhole.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -110,40 +107,10 @@ async def _mail(ctx: Ctx, user: dict, purpose: str, token: str, expires_at) -> l
         "expires_at": expires_at.isoformat(),
         "user_id": str(user["id"]),
     }
-    now = clock.now()
-    queued = []
-    for channel in ctx.plugins.channels():
-        if not channel.reaches(recipient):
-            continue
-        notification_id = uuid.uuid4()
-        await ctx.scope.insert(
-            Notification,
-            dict(
-                id=notification_id,
-                package_id=None,
-                event=EVENTS[purpose],
-                channel=channel.name,
-                recipient=msgspec.json.encode(recipient).decode(),
-                language=recipient.language,
-                data=msgspec.json.encode(data).decode(),
-                sealed=seal(msgspec.json.encode({"link": link_url(ctx.tenant, token)}).decode()),
-                status="queued",
-                created_at=now,
-            ),
-        )
-        await Outbox.insert(
-            Outbox(
-                id=uuid.uuid4(),
-                tenant_id=ctx.tenant_id,
-                actor=DELIVER,
-                payload=msgspec.json.encode({"notification_id": str(notification_id)}).decode(),
-                created_at=now,
-            )
-        )
-        queued.append(notification_id)
-    if queued:
-        ctx.scope.on_commit(relay.nudge)
-    else:
+    queued = await notify.queue_to(
+        ctx, EVENTS[purpose], recipient, data, secrets={"link": link_url(ctx.tenant, token)}
+    )
+    if not queued:
         log.warning("no channel reaches %s: the %s mail was not queued", user["email"], purpose)
     return queued
 
