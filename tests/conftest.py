@@ -125,3 +125,13 @@ def pytest_collection_modifyitems(items):
         callspec = getattr(item, "callspec", None)
         if callspec and callspec.params.get("database") == "postgres":
             item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture
+def http_sink():
+    """A loopback HTTP server recording requests (SMS gateway, Slack, Teams, partner webhooks)."""
+    from tests.support.http_sink import HttpSink
+
+    sink = HttpSink().start()
+    yield sink
+    sink.stop()

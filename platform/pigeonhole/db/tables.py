@@ -135,7 +135,10 @@ class Reservation(Table, tablename="reservation"):
 class Credential(Table, tablename="credential"):
     id = UUID(primary_key=True)
     tenant_id = UUID()
-    package_id = UUID()
+    package_id = UUID(null=True, default=None)
+    # 0008: a credential opens a package's compartment or a reservation's (storage, returns)
+    reservation_id = UUID(null=True, default=None)
+    purpose = Text(default="pickup")
     bank_id = UUID()
     method = Text()
     digest = Text()
