@@ -173,6 +173,8 @@ class Recipient(msgspec.Struct, frozen=True):
     email: str | None = None
     phone: str | None = None
     language: str = "en"
+    #: The channels this person chose (the recipient app, H1); None: every channel that reaches them.
+    channels: tuple[str, ...] | None = None
 
 
 class Notification(msgspec.Struct, frozen=True):
@@ -194,6 +196,10 @@ class Notification(msgspec.Struct, frozen=True):
     language: str
     recipient: Recipient
     data: dict[str, Any]
+    #: The tenant's own wording for this event and language (H2), already rendered
+    #: with ``data``. A channel sends these instead of its built-in words when set.
+    subject: str | None = None
+    text: str | None = None
 
 
 class DeliveryResult(msgspec.Struct, frozen=True):
@@ -211,6 +217,10 @@ class Channel(abc.ABC):
     @abc.abstractmethod
     def reaches(self, recipient: Recipient) -> bool:
         """Whether this channel has what it needs to reach the recipient."""
+
+    def wants(self, event: str) -> bool:
+        """Whether the tenant configured this channel to carry ``event`` (a chat room may take only some)."""
+        return True
 
     @abc.abstractmethod
     async def send(self, notification: Notification) -> DeliveryResult:
