@@ -21,6 +21,10 @@ from tests.support.smtp import SmtpSink
 
 BACKENDS = ["sqlite", "postgres"]
 
+# workflows (#5): no timer loop in the background; a test moves the clock and calls
+# `await timers.tick()` itself, so what fires when is decided by the test alone.
+os.environ.setdefault("PIGEONHOLE_TICK_SECONDS", "0")
+
 
 @pytest.fixture(scope="session")
 def smtp():

@@ -32,7 +32,7 @@ async def deposit(
 
 
 async def close_door(admin: Api, bank_id: str, door: int) -> dict:
-    return await admin.ok("POST", f"/plugins/simulator/banks/{bank_id}/doors/{door}/close")
+    return await admin.ok("POST", f"/ext/simulator/banks/{bank_id}/doors/{door}/close")
 
 
 async def compartment(op: Api, bank_id: str, door: int) -> dict:

@@ -210,7 +210,7 @@ async def test_deposit_to_pickup_through_a_site_agent(deploy, smtp):
 
         # The door closes at the site; its event completes the deposit on the server.
         await desk.wait_status(package["id"], "ready")
-        gone = await desk.admin.get(f"/plugins/simulator/banks/{lobby}/doors")
+        gone = await desk.admin.get(f"/ext/simulator/banks/{lobby}/doors")
         assert gone.status_code == 404, "the board lives in the agent's process, not the server's"
         [mail] = await smtp.wait_for(email)
         code = pickup_code(mail)

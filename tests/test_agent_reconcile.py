@@ -425,9 +425,9 @@ async def _claim_and_die(t, code: str, bank_id: str) -> tuple[str, str]:
 
     info = await require_tenant(t.slug)
     async with tenant_context(info, Actor(name="kiosk-lobby", role="kiosk")) as ctx:
-        error, package, comp, command_id = await pickup._claim(ctx, UUID(bank_id), "pin", code, None)
+        error, session = await pickup._claim(ctx, UUID(bank_id), "pin", code, None)
     assert error is None
-    return str(package["id"]), str(command_id)
+    return str(session.primary_id), str(session.command_id)
 
 
 async def _ready_in_process(op, admin, smtp, bank_id: str) -> tuple[dict, str]:
@@ -528,7 +528,7 @@ async def test_an_orphan_deposit_goes_on_or_back_as_the_agent_says(make_tenant, 
     assert done == "deposit opened"
     assert (await op.ok("GET", f"/packages/{opened_id}"))["status"] == "depositing"
     # The board here never saw that command: make its door open as the agent's did, then close it.
-    await admin.ok("POST", f"/plugins/simulator/banks/{lobby}/doors/{door}/force-open")
+    await admin.ok("POST", f"/ext/simulator/banks/{lobby}/doors/{door}/force-open")
     await close_door(admin, lobby, door)  # the door the agent opened closes: the deposit completes
     assert (await op.ok("GET", f"/packages/{opened_id}"))["status"] == "ready"
 

@@ -14,7 +14,7 @@ from tests.flows import close_door, compartment, deposit, deposit_and_close
 
 
 async def force_open(admin, bank_id: str, door: int) -> None:
-    await admin.ok("POST", f"/plugins/simulator/banks/{bank_id}/doors/{door}/force-open")
+    await admin.ok("POST", f"/ext/simulator/banks/{bank_id}/doors/{door}/force-open")
 
 
 async def wait_alerts(op, kind: str, count: int = 1, timeout: float = 15.0, **query) -> list[dict]:

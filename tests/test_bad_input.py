@@ -85,6 +85,9 @@ async def test_unknown_bank_is_404_and_nothing_is_received(make_tenant, api):
 async def test_package_no_compartment_can_hold(make_tenant, api):
     t = await make_tenant(banks=BANKS)
     op = api(t, "operator")
+    # deposit (#5, E9): by default such a package waits at the counter; this bank refuses instead.
+    settings = {"settings": {"oversized_to_counter": False}}
+    await api(t, "admin").ok("PATCH", f"/banks/{t.banks['Lobby']}", settings)
     response = await op.post("/packages", json=body(bank_id=t.banks["Lobby"], size="xl"))
     assert response.status_code == 422
     detail = response.json()["detail"]

@@ -164,7 +164,7 @@ async def test_a_package_for_a_contact_is_addressed_from_the_directory(make_tena
         email,
         "fr",
     )
-    await admin.ok("POST", f"/plugins/simulator/banks/{bank_id}/doors/{package['door']['door']}/close")
+    await admin.ok("POST", f"/ext/simulator/banks/{bank_id}/doors/{package['door']['door']}/close")
     [mail] = await smtp.wait_for(email)
     assert "TRK-DIR-1" in body_text(mail)
     listed = await op.ok("GET", f"/packages?recipient_contact_id={contact['id']}")

@@ -17,9 +17,11 @@ from pigeonhole.domain.context import require_tenant
 
 from tests.flows import compartment, deposit, deposit_and_close, directory_rows, new_email
 from tests.support import accounts, isolation, signin
+from tests.support.access import carrier_values
 from tests.support.directory_io import directory_io_values
 from tests.support.edge import edge_values
 from tests.support.smtp import pickup_code
+from tests.support.storage import storage_values
 
 # Tenant B runs without the workplace plugin, so the plugin name the walk uses
 # is one that A enabled and B did not.
@@ -52,6 +54,15 @@ async def _identity(admin) -> dict[str, list]:
         "POST", "/users", {"email": new_email(), "name": f"Staff {_tag()}", "role_id": role["id"]}
     )
     return {"user_id": [staff["id"]], "role_id": [role["id"]]}
+
+
+async def _messages(admin, op, package) -> dict[str, list]:
+    """Messages (#5): a wording of the tenant's own, and the package's messages."""
+    await admin.ok(
+        "PUT", "/message-templates/package.ready/en", {"subject": "Ready", "body": f"Wording {_tag()} $code"}
+    )
+    notes = await op.ok("GET", f"/packages/{package['id']}/notifications")
+    return {"notification_id": [n["id"] for n in notes], "event": ["package.ready"], "language": ["en"]}
 
 
 async def populate_a(t, api, smtp) -> tuple[dict[str, list], dict[str, str]]:
@@ -90,9 +101,12 @@ async def populate_a(t, api, smtp) -> tuple[dict[str, list], dict[str, str]]:
     identity = await _identity(admin)
     directory_io = await directory_io_values(admin)
     edge = await edge_values(api, t)
+    edge.update(await carrier_values(api, t))  # access (#5, E7): a carrier code and session
     # signing in (#3): a user with a password, a second factor, a session and a trusted device
     signed = await signin.fill_signin_tables(admin.client, t, api, smtp)
     identity["user_id"] += signed.pop("user_id")
+    messages = await _messages(admin, op, ready)
+    stored = await storage_values(admin, op, lobby, directory["contact_id"][0])
 
     bank = await op.ok("GET", f"/banks/{lobby}")
     available = next(c for c in bank["compartments"] if c["status"] == "available")
@@ -118,6 +132,8 @@ async def populate_a(t, api, smtp) -> tuple[dict[str, list], dict[str, str]]:
         **directory_io,
         **edge,
         **signed,
+        **messages,
+        **stored,
     }
     query = {
         "location_id": head_office["id"],
@@ -150,8 +166,11 @@ async def populate_b(t, api, smtp) -> dict[str, list]:
         **directory,
         **identity,
         **signed,
+        **await _messages(admin, op, ready),
+        **await storage_values(admin, op, lobby, directory["contact_id"][0]),
         **await directory_io_values(admin),
         **await edge_values(api, t),
+        **await carrier_values(api, t),  # access (#5, E7)
         "bank_id": [lobby],
         "compartment_id": [(await compartment(op, lobby, ready["door"]["door"]))["id"]],
         "package_id": [received["id"]],
@@ -194,7 +213,7 @@ async def test_another_tenant_reads_and_changes_nothing(client, settings, servic
     first = {k: v[0] for k, v in a_values.items()}
     endpoints = isolation.tenant_endpoints(app, first)
     walked = {(e.method, e.relative) for e in endpoints}
-    assert ("GET", "/plugins/simulator/banks/{bank_id}/doors") in walked, "plugin routes are walked too"
+    assert ("GET", "/ext/simulator/banks/{bank_id}/doors") in walked, "plugin routes are walked too"
     assert ("POST", "/banks/{bank_id}/pickup") in walked
 
     # The ids are real: each tenant reads its own rows through every GET that names one.

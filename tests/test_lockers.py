@@ -110,7 +110,7 @@ async def test_unknown_state_filter(make_tenant, api):
 async def test_jammed_door_takes_the_compartment_out_and_keeps_the_package(make_tenant, api):
     t = await make_tenant()
     op, admin, bank = api(t, "operator"), api(t, "admin"), t.banks["Annex"]
-    await admin.ok("PUT", f"/plugins/simulator/banks/{bank}/doors/1/fault", {"fault": "jammed"})
+    await admin.ok("PUT", f"/ext/simulator/banks/{bank}/doors/1/fault", {"fault": "jammed"})
     r = await op.post(
         "/packages",
         json={

@@ -251,7 +251,7 @@ def deliver(t: TenantApi, smtp, *, pickup: bool = True) -> tuple[str, list[str]]
             "bank_id": bank,
         },
     )
-    t.ok("admin", "POST", f"/plugins/simulator/banks/{bank}/doors/{package['door']['door']}/close")
+    t.ok("admin", "POST", f"/ext/simulator/banks/{bank}/doors/{package['door']['door']}/close")
     if pickup:
         code = pickup_code(wait_for_mail(smtp, email))
         t.ok("kiosk", "POST", f"/banks/{bank}/pickup", {"code": code})

@@ -6,7 +6,7 @@ from tests.flows import compartment, deposit_and_close
 
 
 async def set_fault(admin, bank_id: str, door: int, fault: str | None) -> None:
-    await admin.ok("PUT", f"/plugins/simulator/banks/{bank_id}/doors/{door}/fault", {"fault": fault})
+    await admin.ok("PUT", f"/ext/simulator/banks/{bank_id}/doors/{door}/fault", {"fault": fault})
 
 
 async def test_an_administrator_opens_a_package_compartment_with_a_reason(make_tenant, api):

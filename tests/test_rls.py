@@ -21,8 +21,10 @@ from pigeonhole.settings import APP_ROLE
 
 from tests.flows import deposit_and_close, directory_rows, new_email
 from tests.support import isolation, saml_idp, signin
+from tests.support.access import carrier_values
 from tests.support.directory_io import directory_io_values
 from tests.support.edge import edge_values
+from tests.support.partner import partner_values
 
 #: The platform's queue: rows carry a tenant_id for routing, but only the relay
 #: (no tenant set) reads them. Not a tenant table.
@@ -52,10 +54,18 @@ async def tenants(make_tenant, api, smtp):
         await directory_rows(api(t, "admin"), api(t, "operator"))
         # the edge (#4): an enrolment token, an enrolled agent, door states, an alert
         await edge_values(api, t)
+        # access (#5, E7): a carrier code, its bank and a carrier session
+        await carrier_values(api, t)
         # directory imports (#6): an import run and an SFTP schedule
         await directory_io_values(api(t, "admin"))
         # signing in (#3): password, second factor, session, trusted device, a failed attempt
         await signin.fill_signin_tables(api(t, "admin").client, t, api, smtp)
+        # messages (#5): a tenant wording of an event
+        await api(t, "admin").ok(
+            "PUT", "/message-templates/package.picked_up/en", {"subject": "Picked up", "body": "Hi $name"}
+        )
+        # partner API (#5, J2): a webhook delivery, a pre-advised delivery, a return
+        await partner_values(api(t, "admin"), t.banks["Annex"])
         info = await require_tenant(t.slug)
         await isolation.drained(info.id)
         made.append((t, info.id))
@@ -267,6 +277,12 @@ CROSS_REFERENCES = [
         "contact",
         "INSERT INTO department (id, tenant_id, key_contact_id, name, name_key, created_at, updated_at) "
         "VALUES (?, ?, ?, 'Elsewhere', 'elsewhere', ?, CURRENT_TIMESTAMP)",
+    ),
+    (  # workflows (#5): a package's timer (the fixture's deposit scheduled some)
+        "timer",
+        "package",
+        "INSERT INTO timer (id, tenant_id, package_id, action, due_at, next_try_at, created_at) "
+        "VALUES (?, ?, ?, 'package.step', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, ?)",
     ),
     (
         "sso_identity",

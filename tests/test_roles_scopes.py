@@ -17,6 +17,7 @@ from pigeonhole.domain.context import require_tenant
 
 from tests.flows import deposit_and_close
 from tests.support import accounts, isolation
+from tests.support.storage import storage_values
 
 # A second division, location and bank, outside the scoped user's location.
 NORTH = """
@@ -228,6 +229,10 @@ async def _scoped_world(make_tenant, api, client, smtp):
     role = await admin.ok("POST", "/roles", {"name": f"Walk {_tag()}", "permissions": ["packages:read"]})
     near_command = (await admin.ok("GET", f"/banks/{t.banks['Lobby']}/commands"))[0]["id"]
     far_command = (await admin.ok("GET", f"/banks/{depot_bank}/commands"))[0]["id"]
+    # storage (#5): a storage reservation in scope and one outside
+    walker = await admin.ok("POST", "/directory/contacts", {"name": f"Walker {_tag()}"})
+    [near_storage] = (await storage_values(admin, op, t.banks["Lobby"], walker["id"]))["reservation_id"]
+    [far_storage] = (await storage_values(admin, op, depot_bank, walker["id"]))["reservation_id"]
     inside = {
         "bank_id": t.banks["Lobby"],
         "compartment_id": lobby["compartments"][0]["id"],
@@ -242,6 +247,10 @@ async def _scoped_world(make_tenant, api, client, smtp):
         "code": "000000",
         "tracking_id": near["tracking_id"],
         "command_id": near_command,
+        # messages (#5): a message about a package in scope
+        "notification_id": (await admin.ok("GET", f"/packages/{near['id']}/notifications"))[0]["id"],
+        # storage (#5): a storage reservation in scope
+        "reservation_id": near_storage,
     }
     outside = {
         "bank_id": depot_bank,
@@ -252,6 +261,8 @@ async def _scoped_world(make_tenant, api, client, smtp):
         "key_id": keys["kiosk-depot"]["id"],
         "user_id": depot_user["id"],
         "command_id": far_command,
+        "notification_id": (await admin.ok("GET", f"/packages/{far['id']}/notifications"))[0]["id"],
+        "reservation_id": far_storage,
     }
     needles = {str(v) for v in outside.values()} | {
         far["tracking_id"],
@@ -343,6 +354,7 @@ SELF_SERVICE_PREFIXES = (
     "/sso/saml/",
     "/sso/oidc/",
     "/agents/enrol",
+    "/recipient/new-code",  # access (#5, F5): public, answers the same whatever is asked
 )
 SELF_SERVICE_EXCEPT = ("/agents/enrolment-tokens",)
 
@@ -373,7 +385,7 @@ async def test_every_route_checks_a_permission(make_tenant, api, client, setting
         "role_id": nothing["id"],
         "user_id": (await accounts.add_user(admin))["id"],
         "door": 1,
-        # Not "simulator": Litestar sends /plugins/simulator itself into that plugin's router.
+        # Any installed plugin would do: plugin routes live under /ext/{name} (decision 0032).
         "name": "workplace",
         "code": "000000",
     }

@@ -147,7 +147,7 @@ async def test_deleted_user_is_gone_but_custody_history_keeps_the_name(make_tena
         },
     )
     assert package["received_by"] == "locker_operator:Olga Operator"
-    await admin.ok("POST", f"/plugins/simulator/banks/{lobby}/doors/{package['door']['door']}/close")
+    await admin.ok("POST", f"/ext/simulator/banks/{lobby}/doors/{package['door']['door']}/close")
 
     assert (await admin.delete(f"/users/{user['id']}")).status_code == 204
     assert (await admin.get(f"/users/{user['id']}")).status_code == 404

@@ -98,9 +98,10 @@ def worker(threads: int) -> None:
     relay_stop: asyncio.Event | None = None
     relay_task: asyncio.Task | None = None  # held: the loop keeps only weak references to tasks
     imports_task: asyncio.Task | None = None  # scheduled SFTP imports (directory #6)
+    timers_task: asyncio.Task | None = None  # durable timers: reminders, expiry (workflows #5)
 
     async def setup() -> None:
-        nonlocal relay_stop, relay_task, imports_task
+        nonlocal relay_stop, relay_task, imports_task, timers_task
         await engine.connect(settings)
         relay_stop = asyncio.Event()
         relay_task = asyncio.get_running_loop().create_task(
@@ -109,6 +110,9 @@ def worker(threads: int) -> None:
         from pigeonhole.domain.directory import schedule as import_schedules
 
         imports_task = asyncio.get_running_loop().create_task(import_schedules.run_loop(relay_stop))
+        from pigeonhole.domain import timers
+
+        timers_task = asyncio.get_running_loop().create_task(timers.run_loop(relay_stop))
 
     for sig in (signal.SIGINT, signal.SIGTERM):  # first: a stop during start-up is clean too
         signal.signal(sig, lambda *_: stop.set())

@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import click
 
     from pigeonhole.api import AccessMethod, AlertView, Channel, CustodyEvent, LockDriver, Workflow
+    from pigeonhole.api import StoragePolicy
+    from pigeonhole.api import EventSubscriber
 
 hookspec = pluggy.HookspecMarker("pigeonhole")
 hookimpl = pluggy.HookimplMarker("pigeonhole")
@@ -88,6 +90,19 @@ def pigeonhole_custody_event(event: CustodyEvent) -> None:
 
 
 @hookspec
+def pigeonhole_subscribers() -> list[EventSubscriber]:
+    """Contribute event subscribers: outside systems told of custody events (partner webhooks, J2).
+
+    Return subscriber *instances* built with the plugin's tenant configuration,
+    each with a ``name`` unique among the tenant's subscribers. When an event is
+    appended, the host writes a delivery for every subscriber whose ``wants``
+    accepts its kind, in the same transaction, and a worker calls ``deliver``
+    with retries and backoff. Called on every event of a tenant that enabled
+    the plugin: build the objects cheaply.
+    """
+
+
+@hookspec
 def pigeonhole_alert(alert: AlertView) -> None:
     """Observe an alert raised for the tenant (a forced door, a door left open...), after commit.
 
@@ -99,10 +114,23 @@ def pigeonhole_alert(alert: AlertView) -> None:
 
 
 @hookspec
+def pigeonhole_storage_policies() -> list[StoragePolicy]:
+    """Contribute the tenant's policy for storage of belongings (G1-G3, D6).
+
+    Return :class:`pigeonhole.api.StoragePolicy` objects built from the
+    plugin's tenant configuration: which modes are allowed (fixed, flexible up
+    to a maximum, open-ended), how far ahead one may reserve, when to remind,
+    which sizes, and how many compartments of each size every bank keeps for
+    deliveries only. The host enforces the policy; with none, the tenant
+    offers no storage. If several plugins contribute one, the first enabled wins.
+    """
+
+
+@hookspec
 def pigeonhole_routes() -> list[Any]:
     """Contribute Litestar route handlers (platform hook).
 
-    They are mounted under ``/api/v1/t/{tenant}/plugins/{plugin-name}/``. The
+    They are mounted under ``/api/v1/t/{tenant}/ext/{plugin-name}/``. The
     host authenticates the request and answers 404 when the tenant has not
     enabled the plugin. A handler may take a ``plugin_request`` parameter of
     type :class:`pigeonhole.api.PluginRequest` to learn the tenant and caller.

@@ -30,6 +30,7 @@ class Services:
         self._relay_stop = asyncio.Event()
         self._relay_task: asyncio.Task | None = None
         self._imports_task: asyncio.Task | None = None  # scheduled SFTP imports (directory #6)
+        self._timers_task: asyncio.Task | None = None  # durable timers: reminders, expiry (workflows #5)
 
     async def start(
         self, *, worker: bool | None = None, agent: bool | None = None, relay_: bool = True
@@ -49,6 +50,9 @@ class Services:
             from pigeonhole.domain.directory import schedule as import_schedules
 
             self._imports_task = asyncio.create_task(import_schedules.run_loop(self._relay_stop))
+            from pigeonhole.domain import timers
+
+            self._timers_task = asyncio.create_task(timers.run_loop(self._relay_stop))
         self.hub = DoorHub()
         set_hub(self.hub)
         if agent if agent is not None else s.embedded_agent:
@@ -65,6 +69,9 @@ class Services:
         if self._imports_task is not None:
             self._imports_task.cancel()  # a poll cut short rolls back; its claim expires and it runs again
             await asyncio.gather(self._imports_task, return_exceptions=True)
+        if self._timers_task is not None:
+            self._timers_task.cancel()  # a timer cut short rolls back and stays pending: the next tick fires it
+            await asyncio.gather(self._timers_task, return_exceptions=True)
         if self.worker is not None:
             await asyncio.to_thread(self.worker.stop)
         if self.broker is not None:

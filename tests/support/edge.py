@@ -28,7 +28,7 @@ async def edge_values(api, tenant) -> dict[str, list]:
     free = next(
         c for c in (await op.ok("GET", f"/banks/{lobby}"))["compartments"] if c["status"] == "available"
     )
-    await admin.ok("POST", f"/plugins/simulator/banks/{lobby}/doors/{free['door']}/force-open")
+    await admin.ok("POST", f"/ext/simulator/banks/{lobby}/doors/{free['door']}/force-open")
     [alert] = [a for a in await op.ok("GET", "/alerts") if a["door"] == free["door"]]
     return {
         "agent_id": [enrolled.json()["agent_id"]],

@@ -39,12 +39,20 @@ OWNED = frozenset(
     | {"agent_id", "token_id", "alert_id", "command_id"}
     # signing in (#3): a user's sessions and trusted devices
     | signin.WALK_OWNED
+    # access (#5, E7): carrier codes
+    | {"carrier_code_id"}
+    # messages (#5): a message's delivery status
+    | {"notification_id"}
+    # reservations and storage (#5, G1-G5)
+    | {"reservation_id"}
 )
 
 #: Parameters that are not a tenant's rows: the slug is the tenant itself, a
 #: door number means something only with its bank, a plugin name is the
 #: platform's catalogue and a code is a secret presented, not a key looked up.
 COORDINATES = frozenset({"tenant", "door", "name", "code", "tracking_id"})
+#: messages (#5): an event name and a language are the catalog's, not rows of a tenant.
+COORDINATES |= {"event", "language"}
 
 #: The only handlers not walked: Litestar answers OPTIONS itself, from the
 #: route table, without running any code of ours.
@@ -97,9 +105,15 @@ BODIES: dict[tuple[str, str], Callable[[Mapping[str, Any]], dict]] = {
         "bank_id": ids["bank_id"],
     },
     ("POST", "/packages/{package_id}/deposit"): lambda ids: {"bank_id": ids["bank_id"]},
+    # deposit (#5): reserve ahead (E3), dedicate a compartment (D5; {} clears it)
+    ("POST", "/banks/{bank_id}/reservations"): lambda ids: {
+        "package_id": ids["package_id"],
+        "compartment_id": ids["compartment_id"],
+    },
+    ("PATCH", "/banks/{bank_id}/compartments/{compartment_id}"): lambda ids: {},
     ("PUT", "/plugins/{name}"): lambda ids: {"config": {}},
     ("POST", "/api-keys"): lambda ids: {"name": _unique("key"), "role": "kiosk", "bank_id": ids["bank_id"]},
-    ("PUT", "/plugins/simulator/banks/{bank_id}/doors/{door}/fault"): lambda ids: {"fault": "jammed"},
+    ("PUT", "/ext/simulator/banks/{bank_id}/doors/{door}/fault"): lambda ids: {"fault": "jammed"},
     # the edge (#4)
     ("POST", "/agents/enrolment-tokens"): lambda ids: {"name": _unique("site"), "bank_id": ids["bank_id"]},
     ("POST", "/alerts/{alert_id}/acknowledge"): lambda ids: {"note": "isolation walk"},
@@ -161,8 +175,53 @@ BODIES: dict[tuple[str, str], Callable[[Mapping[str, Any]], dict]] = {
         "client_id": "walker",
         "client_secret": "walker",
     },
+    # partner API (#5, J2): pre-advise, arrival, redelivery, returns, exchanges; drop-off and collection
+    ("POST", "/partner/deliveries"): lambda ids: {
+        "tracking_id": _unique("PRE").replace(" ", "-"),
+        "carrier": "UPS",
+        "recipient": {"name": "Walker", "email": "walker@example.test"},
+        "bank_id": ids["bank_id"],
+    },
+    ("POST", "/partner/deliveries/arrive"): lambda ids: {
+        "tracking_id": _unique("PRE").replace(" ", "-"),
+        "bank_id": ids["bank_id"],
+    },
+    ("POST", "/partner/packages/{package_id}/redelivery"): lambda ids: {"bank_id": ids["bank_id"]},
+    ("POST", "/partner/returns"): lambda ids: {
+        "bank_id": ids["bank_id"],
+        "carrier": "UPS",
+        "recipient": {"name": "Walker", "email": "walker@example.test"},
+    },
+    ("POST", "/partner/exchanges"): lambda ids: {
+        "bank_id": ids["bank_id"],
+        "delivery": {"tracking_id": _unique("EXC").replace(" ", "-"), "carrier": "UPS"},
+        "recipient": {"name": "Walker", "email": "walker@example.test"},
+    },
+    ("POST", "/banks/{bank_id}/dropoff"): lambda ids: {"code": ids["code"]},
+    ("POST", "/banks/{bank_id}/returns/collect"): lambda ids: {"package_id": ids["package_id"]},
+    # access (#5): forgotten codes (F5), carrier codes and carrier sessions (E7)
+    ("POST", "/recipient/new-code"): lambda ids: {"tracking_id": "TRK-WALK", "email": "walker@example.test"},
+    ("POST", "/carrier-codes"): lambda ids: {"carrier": "Walker Express", "bank_ids": [ids["bank_id"]]},
+    ("POST", "/banks/{bank_id}/carrier-sessions"): lambda ids: {"code": ids["code"]},
     # signing in (#3)
     **signin.WALK_BODIES,
+    # messages (#5): the tenant's wording, and a preview (changes nothing)
+    ("PUT", "/message-templates/{event}/{language}"): lambda ids: {
+        "subject": "Walk $tracking_id",
+        "body": "Walker wording $name",
+    },
+    ("POST", "/message-templates/preview"): lambda ids: {"event": "package.ready", "language": "en"},
+    # reservations and storage (#5, G1-G5)
+    ("POST", "/storage/reservations"): lambda ids: {
+        "bank_id": ids["bank_id"],
+        "size": "m",
+        "mode": "flexible",
+        "hours": 2,
+        "contact_id": ids["contact_id"],
+    },
+    ("POST", "/storage/reservations/{reservation_id}/extend"): lambda ids: {"hours": 1},
+    ("POST", "/storage/reservations/{reservation_id}/open"): lambda ids: {},
+    ("POST", "/banks/{bank_id}/storage/open"): lambda ids: {"code": ids["code"]},
 }
 
 #: Routes that take no credential, by design, and what another tenant's
@@ -178,6 +237,9 @@ PUBLIC_ROUTES: dict[tuple[str, str], int | None] = {
     ("GET", "/sso/saml/sls"): None,
     ("GET", "/sso/oidc/login"): None,
     ("GET", "/sso/oidc/callback"): None,
+    # access (#5, F5): the recipient app asks for a new code without signing in; the answer is the
+    # same whatever was asked (no enumeration), the rate limit counts in signin_throttle.
+    ("POST", "/recipient/new-code"): 202,
 }
 
 #: Tables a public route may add to whoever calls it (failure counters).
@@ -388,6 +450,11 @@ NEEDLE_COLUMNS = {
     "mfa_challenge": ("digest",),
     "mfa_recovery_code": ("digest",),
     "trusted_device": ("label",),
+    # access (#5, E7)
+    "carrier_code": ("name", "prefix", "digest"),
+    "carrier_session": ("digest",),
+    # messages (#5)
+    "message_template": ("body",),
 }
 
 

@@ -23,6 +23,14 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
+        #: Addresses answered "550" at RCPT (a mailbox that does not exist): see SmtpSink.refuse.
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refused:
+            return f"550 5.1.1 <{address}>: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -46,6 +54,10 @@ class SmtpSink:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def refuse(self, address: str) -> None:
+        """Answer 550 to every message for ``address`` from now on (a refusal the sender must not retry)."""
+        self.recorder.refused.add(address.lower())
 
     def to(self, address: str) -> list[EmailMessage]:
         with self.recorder.lock:

@@ -38,7 +38,7 @@ def _connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(url: str, tenant: str, bank: UUID, key: str | None, **kwargs: Any) -> Any:
         return command(
-            _Api(url, f"/api/v1/t/{quote(tenant, safe='')}/plugins/simulator/banks/{bank}", key),
+            _Api(url, f"/api/v1/t/{quote(tenant, safe='')}/ext/simulator/banks/{bank}", key),
             **kwargs,
         )
 

@@ -1,6 +1,6 @@
 """HTTP control of simulated boards: close doors, pry them open, break them.
 
-Mounted by the host under ``/api/v1/t/{tenant}/plugins/simulator/``, which
+Mounted by the host under ``/api/v1/t/{tenant}/ext/simulator/``, which
 injects ``plugin_request`` and refuses tenants that did not enable the plugin.
 """
 

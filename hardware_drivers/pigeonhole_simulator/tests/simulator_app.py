@@ -21,7 +21,7 @@ def make_app(tenants: dict[str, UUID]) -> Litestar:
         )
 
     router = Router(
-        path="/api/v1/t/{tenant:str}/plugins/simulator",
+        path="/api/v1/t/{tenant:str}/ext/simulator",
         route_handlers=SimulatorPlugin(None).pigeonhole_routes(),
         dependencies={"plugin_request": Provide(plugin_request, sync_to_thread=False)},
     )

@@ -23,7 +23,7 @@ def client():
 
 
 def url(bank_id, tail="/doors", tenant="acme"):
-    return f"/api/v1/t/{tenant}/plugins/simulator/banks/{bank_id}{tail}"
+    return f"/api/v1/t/{tenant}/ext/simulator/banks/{bank_id}{tail}"
 
 
 def test_door_states(bank, client):

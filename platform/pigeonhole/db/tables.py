@@ -88,6 +88,9 @@ class Compartment(Table, tablename="compartment"):
     package_id = UUID(null=True, default=None)
     status_note = Text(default="")
     updated_at = Timestamptz()
+    # 0011 (D5): a compartment dedicated to one contact or one department
+    dedicated_contact_id = UUID(null=True, default=None)
+    dedicated_department_id = UUID(null=True, default=None)
 
 
 class Package(Table, tablename="package"):
@@ -115,6 +118,12 @@ class Package(Table, tablename="package"):
     recipient_contact_id = UUID(null=True, default=None)
     department_id = UUID(null=True, default=None)
     mailroom_flag = Text(null=True, default=None)
+    # partner (#5, migrations/0013_partner.py): "delivery" or "return" (a customer drops it, a carrier collects it)
+    direction = Text(default="delivery")
+    # 0011 (E10): the recipient needs a door 35 to 123 cm from the floor
+    accessible = Boolean(default=False)
+    # workflows (0009): where an expired package is taken when removed ("counter" | "shelf")
+    destination = Text(null=True, default=None)
 
 
 class Reservation(Table, tablename="reservation"):
@@ -130,6 +139,16 @@ class Reservation(Table, tablename="reservation"):
     created_by = Text()
     created_at = Timestamptz()
     ended_at = Timestamptz(null=True, default=None)
+    # 0011 (E3): a delivery reserved ahead for a package not received yet, and who may use it
+    tracking_id = Text(null=True, default=None)
+    designated_to = Text(null=True, default=None)
+    # 0012 (G1-G4): who it is for, the storage mode, how far it may be extended
+    contact_id = UUID(null=True, default=None)
+    department_id = UUID(null=True, default=None)
+    mode = Text(null=True, default=None)
+    max_ends_at = Timestamptz(null=True, default=None)
+    opened_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz(null=True, default=None)
 
 
 class Credential(Table, tablename="credential"):
@@ -214,6 +233,10 @@ class Notification(Table, tablename="notification"):
     last_error = Text(null=True, default=None)
     created_at = Timestamptz()
     sent_at = Timestamptz(null=True, default=None)
+    # messages (#5, migrations/0014_message_templates.py): a failed message's code or link was wiped;
+    # a message queued again names the one it repeats
+    secrets_wiped = Boolean(default=False)
+    resend_of = UUID(null=True, default=None)
 
 
 ALL_TABLES: list[type[Table]] = [
@@ -315,6 +338,8 @@ class Contact(Table, tablename="contact"):
     employee_id = Text(null=True, default=None)
     accessibility = Text(default="")
     language = Text(default="en")
+    #: JSON list of the channels the person chose (#5, H1); None: every channel that reaches them.
+    notify_channels = Text(null=True, default=None)
     active = Boolean(default=True)
     deactivated_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
@@ -628,3 +653,107 @@ class ImportRun(Table, tablename="import_run"):
 
 
 ALL_TABLES += [ImportSchedule, ImportRun]
+
+
+# --- durable timers (#5 workflows, migration 0009) ---------------------------------------
+
+
+class Timer(Table, tablename="timer"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    action = Text()
+    step = Text(default="")
+    seq = Integer(default=0)
+    package_id = UUID(null=True, default=None)
+    reservation_id = UUID(null=True, default=None)
+    due_at = Timestamptz()
+    next_try_at = Timestamptz()
+    status = Text(default="pending")
+    data = Text(default="{}")
+    attempts = Integer(default=0)
+    last_error = Text(null=True, default=None)
+    created_at = Timestamptz()
+    done_at = Timestamptz(null=True, default=None)
+
+
+ALL_TABLES += [Timer]
+
+
+# --- tenant wording of messages (#5 H2, migrations/0014_message_templates.py) ---
+
+
+class MessageTemplate(Table, tablename="message_template"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    event = Text()
+    language = Text()
+    channel = Text(default="*")
+    subject = Text(default="")
+    body = Text()
+    updated_by = Text()
+    updated_at = Timestamptz()
+
+
+ALL_TABLES += [MessageTemplate]
+
+
+# --- event subscribers: partner webhooks (#5 J2, migrations/0013_partner.py) ---
+
+
+class SubscriberDelivery(Table, tablename="subscriber_delivery"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    subscriber = Text()
+    event_id = UUID()
+    event_kind = Text()
+    package_id = UUID(null=True, default=None)
+    payload = Text()
+    status = Text(default="queued")
+    attempts = Integer(default=0)
+    lease_until = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    response_code = Integer(null=True, default=None)
+    created_at = Timestamptz()
+    sent_at = Timestamptz(null=True, default=None)
+
+
+ALL_TABLES += [SubscriberDelivery]
+
+
+# --- carrier codes (#5 access, E7, migrations/0010_carrier_codes.py) ---------------------
+
+
+class CarrierCode(Table, tablename="carrier_code"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    carrier = Text()
+    name = Text(default="")
+    prefix = Text()
+    digest = Text()
+    created_at = Timestamptz()
+    created_by = Text(default="")
+    expires_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)
+    last_used_bank_id = UUID(null=True, default=None)
+
+
+class CarrierCodeBank(Table, tablename="carrier_code_bank"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    carrier_code_id = UUID()
+    bank_id = UUID()
+
+
+class CarrierSession(Table, tablename="carrier_session"):
+    id = UUID(primary_key=True)
+    tenant_id = UUID()
+    carrier_code_id = UUID()
+    bank_id = UUID()
+    digest = Text()
+    created_at = Timestamptz()
+    expires_at = Timestamptz()
+    ended_at = Timestamptz(null=True, default=None)
+
+
+ALL_TABLES += [CarrierCode, CarrierCodeBank, CarrierSession]

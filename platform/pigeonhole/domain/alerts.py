@@ -2,8 +2,9 @@
 
 An alert is a row the API lists until someone acknowledges it, plus an event in
 the custody chain. After commit every plugin the tenant enabled is told through
-the ``pigeonhole_alert`` hook: that is where notification channels take alerts
-to the tenant's administrators (the workflows issue, #5), with no change here.
+the ``pigeonhole_alert`` hook. In the same transaction the alert is queued for
+the tenant's staff rooms and staff users (:mod:`pigeonhole.messaging.staff_alerts`),
+so it reaches them durably through their channels.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pigeonhole.db.tables import Alert
 from pigeonhole.domain import clock, custody
 from pigeonhole.domain.context import Ctx
 from pigeonhole.domain.errors import Conflict, Invalid, NotFound
+from pigeonhole.messaging import staff_alerts
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ async def raise_alert(
         command_id=command_id,
         data=data or {},
     )
+    # The staff rooms and staff mailboxes, durably (outbox rows in this transaction).
+    await staff_alerts.queue(ctx, view)
     plugins = ctx.plugins
     ctx.scope.on_commit(lambda: _tell_plugins(plugins, view))
     log.warning("alert %s for tenant %s: %s", kind, ctx.tenant.slug, message)

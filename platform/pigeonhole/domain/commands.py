@@ -34,7 +34,7 @@ import msgspec
 
 from pigeonhole.api import UnlockOutcome
 from pigeonhole.db.retry import retrying
-from pigeonhole.db.tables import Bank, Compartment, Credential, DoorCommand, Package
+from pigeonhole.db.tables import Bank, Compartment, DoorCommand, Package
 from pigeonhole.domain import alerts, clock, custody
 from pigeonhole.domain.context import Actor, Ctx, TenantInfo, tenant_context
 from pigeonhole.domain.errors import Conflict, NotFound
@@ -228,32 +228,29 @@ async def _finish_orphan(tenant, row, bank, doors, outcomes, by: str) -> str:
             .first()
         )
         package = None
-        if comp is not None and comp["package_id"] is not None and len(doors) == 1:
-            package = await ctx.scope.select(Package).where(Package.id == comp["package_id"]).first()
-        credential = None
-        if package is not None and package["status"] == "collecting":
-            credential = (
-                await ctx.scope.select(Credential)
-                .where((Credential.package_id == package["id"]) & (Credential.status == "active"))
+        if comp is not None and len(doors) == 1:
+            package = await (
+                ctx.scope.select(Package)
+                .where((Package.compartment_id == comp["id"]) & (Package.status == "depositing"))
                 .first()
             )
+        session = None
+        if package is None:
+            # A pickup: the packages it claimed are still ``collecting`` behind these doors.
+            session = await pickup.orphan_session(ctx, bank, doors, command_id)
+            if session is not None:
+                package = session.groups[0][1][0]
     actor = RECONCILER
     done = "recorded"
-    if package is not None and package["status"] == "depositing" and package["compartment_id"] == comp["id"]:
+    if package is not None and package["status"] == "depositing":
         await retrying(
             lambda: packages._record_deposit_door(
                 tenant, actor, package["id"], bank, comp, command_id, result
             )
         )
         done = "deposit " + ("opened" if opened else "undone")
-    elif package is not None and package["status"] == "collecting":
-        claimed = {
-            **package,
-            "_credential_id": credential["id"] if credential else None,
-            "_method": credential["method"] if credential else "pin",
-            "_bank": bank,
-        }
-        await retrying(lambda: pickup._finish(tenant, actor, bank, claimed, comp, command_id, result, opened))
+    elif session is not None:
+        await retrying(lambda: pickup._finish(tenant, actor, session, result))
         done = "pickup " + ("completed" if opened else "undone: the package is ready again")
     else:
 

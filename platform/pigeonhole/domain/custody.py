@@ -1,7 +1,9 @@
 """The chain of custody: every state change appends an event in its own transaction.
 
 Events are never updated or deleted. Plugins observe them after commit through
-``pigeonhole_custody_event``.
+``pigeonhole_custody_event``; event subscribers (``pigeonhole_subscribers``,
+partner webhooks) get a durable delivery written in the event's own
+transaction (:mod:`pigeonhole.messaging.subscribers`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pigeonhole.api import CustodyEvent
 from pigeonhole.db.tables import Event
 from pigeonhole.domain import clock
 from pigeonhole.domain.context import Ctx
+from pigeonhole.messaging import subscribers
 
 
 async def append(
@@ -56,6 +59,16 @@ async def append(
         ),
     )
     plugins = ctx.plugins
+    # Event subscribers (partner webhooks, J2): their deliveries commit with the event.
+    # A tenant without any pays one cached lookup.
+    wanted = subscribers.of(plugins)
+    if wanted:
+        await subscribers.queue(ctx, event, wanted)
+    if kind == "door.closed" and package_id is not None:
+        # A door closing on a return drop-off completes it (K1, G4), in this transaction.
+        from pigeonhole.domain import returns
+
+        await returns.door_closed(ctx, package_id, compartment_id)
     ctx.scope.on_commit(lambda: plugins.custody_event(event))
     return event
 

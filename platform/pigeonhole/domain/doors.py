@@ -210,7 +210,8 @@ async def door_changed(tenant_id: UUID, bank_id: UUID, door: int, state: DoorSta
                 package_id=comp["package_id"],
                 data={"compartment_status": comp["status"]},
             )
-        if state == DoorState.CLOSED and comp["status"] == "reserved" and comp["package_id"]:
+        # deposit (#5, E4): a package may also join an occupied compartment of its recipient
+        if state == DoorState.CLOSED and comp["status"] in ("reserved", "occupied") and comp["package_id"]:
             await packages.complete_deposit(ctx, comp)
 
 

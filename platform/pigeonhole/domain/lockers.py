@@ -14,7 +14,7 @@ from uuid import UUID
 
 import msgspec
 
-from pigeonhole.db.tables import Bank, Compartment, Package
+from pigeonhole.db.tables import Bank, Compartment, Contact, Department, Package
 from pigeonhole.domain import clock, custody, hierarchy
 from pigeonhole.domain.context import Ctx
 from pigeonhole.domain.errors import Conflict, Invalid, NotFound
@@ -23,6 +23,8 @@ from pigeonhole.edge.hub import get_hub
 SIZES = ("xs", "s", "m", "l", "xl")
 SIZE_RANK = {name: rank for rank, name in enumerate(SIZES)}
 STATES = ("available", "reserved", "occupied", "expired", "out_of_service")
+#: E10: the door heights (cm from the floor, inclusive) a recipient with accessibility needs can reach.
+ACCESSIBLE_HEIGHT_CM = (35, 123)
 Size = Literal["xs", "s", "m", "l", "xl"]
 
 
@@ -39,6 +41,22 @@ class BankSettings(msgspec.Struct, forbid_unknown_fields=True):
     bank_lockout_seconds: int = 900
     #: A door open longer than this raises a ``door.left_open`` alert (hardware #4).
     door_left_open_seconds: float = 120
+    # --- access (#5): pickup sessions (domain/pickup.py) ---
+    #: F2: a recipient's compartments open together ("all_at_once") or one after the other.
+    open_mode: Literal["all_at_once", "one_at_a_time"] = "all_at_once"
+    #: F3: a pickup also opens the department packages the person may collect (the key
+    #: contact always; members when ``department_members_pick_up``).
+    pickup_department_packages: bool = True
+    department_members_pick_up: bool = True
+    # --- deposit (#5) ---
+    #: E4: a package joins a compartment its recipient already has there, when it
+    #: fits; off where only the recipient may open a compartment.
+    add_to_existing: bool = True
+    #: E6: seconds after a deposit's door closed during which an operator may reopen it.
+    reopen_window_seconds: int = 120
+    #: E9: an oversized package (or one no compartment can hold) waits at the
+    #: location's counter instead of being refused.
+    oversized_to_counter: bool = True
 
 
 def size_rank(size: str) -> int:
@@ -267,6 +285,78 @@ async def set_in_service(
         ctx, kind, bank_id=bank_id, compartment_id=compartment_id, data={"door": comp["door"], "note": note}
     )
     return await get_compartment(ctx, bank_id, compartment_id)
+
+
+async def dedicate(
+    ctx: Ctx, bank_id: UUID, compartment_id: UUID, contact_id: UUID | None, department_id: UUID | None
+) -> dict:
+    """Dedicate a compartment to one contact or one department (D5), or clear it (both None).
+
+    A dedicated compartment takes only its owner's packages; the owner's
+    packages go there first. A package already inside stays where it is.
+    """
+    comp = await get_compartment(ctx, bank_id, compartment_id)
+    if contact_id is not None and department_id is not None:
+        raise Invalid("Dedicate a compartment to one contact or one department, not both")
+    owner = None
+    if contact_id is not None:
+        contact = await ctx.scope.select(Contact.name).where(Contact.id == contact_id).first()
+        if contact is None:
+            raise NotFound("Contact", contact_id)
+        owner = f"contact {contact['name']}"
+    if department_id is not None:
+        department = await ctx.scope.select(Department.name).where(Department.id == department_id).first()
+        if department is None:
+            raise NotFound("Department", department_id)
+        owner = f"department {department['name']}"
+    await ctx.scope.update(
+        Compartment,
+        {
+            Compartment.dedicated_contact_id: contact_id,
+            Compartment.dedicated_department_id: department_id,
+            Compartment.updated_at: clock.now(),
+        },
+    ).where(Compartment.id == compartment_id)
+    await custody.append(
+        ctx,
+        "compartment.dedicated" if owner else "compartment.undedicated",
+        bank_id=bank_id,
+        compartment_id=compartment_id,
+        data={
+            "door": comp["door"],
+            "contact_id": str(contact_id) if contact_id else None,
+            "department_id": str(department_id) if department_id else None,
+            "owner": owner,
+        },
+    )
+    return await get_compartment(ctx, bank_id, compartment_id)
+
+
+async def clear_dedications(
+    ctx: Ctx, *, contact_id: UUID | None = None, department_id: UUID | None = None
+) -> None:
+    """A contact or department is deleted: its compartments are no longer dedicated (D5)."""
+    column = Compartment.dedicated_contact_id if contact_id else Compartment.dedicated_department_id
+    owner_id = contact_id or department_id
+    rows = await ctx.scope.select(Compartment.id, Compartment.bank_id, Compartment.door).where(
+        column == owner_id
+    )
+    for row in rows:
+        await ctx.scope.update(
+            Compartment,
+            {
+                Compartment.dedicated_contact_id: None,
+                Compartment.dedicated_department_id: None,
+                Compartment.updated_at: clock.now(),
+            },
+        ).where(Compartment.id == row["id"])
+        await custody.append(
+            ctx,
+            "compartment.undedicated",
+            bank_id=row["bank_id"],
+            compartment_id=row["id"],
+            data={"door": row["door"], "reason": "owner deleted", "owner_id": str(owner_id)},
+        )
 
 
 def _reattach(ctx: Ctx, bank_id: UUID) -> None:

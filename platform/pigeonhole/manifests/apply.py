@@ -27,7 +27,7 @@ from pigeonhole.domain import clock, hierarchy, lockers
 from pigeonhole.domain.context import SYSTEM, Ctx, TenantInfo
 from pigeonhole.domain.directory import manifest as directory_manifest
 from pigeonhole.domain.errors import DomainError
-from pigeonhole.runtime import registry, tenant_plugins
+from pigeonhole.runtime import config_secrets, registry, tenant_plugins
 from pigeonhole.security.secrets import keyed_digest
 
 
@@ -195,16 +195,25 @@ async def apply(folder: Path) -> Report:
 async def _apply_plugins(scope, tenant_id, manifest: Manifest, report: Report) -> bool:
     for name, config in manifest.plugins.items():
         try:
+            # A manifest is the source of truth: it states its secrets, never the placeholder.
+            config_secrets.keep_stored(name, config, None)
             registry.validate_config(name, config)
         except registry.UnknownPlugin as exc:
             raise ManifestError(str(exc)) from None
         except registry.ConfigError as exc:
             raise ManifestError(str(exc)) from None
+        except config_secrets.PlaceholderWithoutSecret as exc:
+            raise ManifestError(f"plugin {name}: {exc}") from None
     rows = {r["name"]: r for r in await scope.select(TenantPlugin)}
     changed = False
     for position, (name, config) in enumerate(manifest.plugins.items()):
-        stored = msgspec.json.encode(msgspec.to_builtins(registry.validate_config(name, config))).decode()
+        # Secret fields are stored sealed, as through the API (decision 0031); the
+        # comparison is made in clear, since sealing twice never gives the same text.
         row = rows.pop(name, None)
+        before = config_secrets.unsealed(msgspec.json.decode(row["config"])) if row is not None else None
+        # Through JSON, as the row holds it (tuples become lists), so an unchanged one compares equal.
+        plain = msgspec.json.decode(msgspec.json.encode(registry.validate_config(name, config)))
+        stored = msgspec.json.encode(config_secrets.sealed(name, plain)).decode()
         if row is None:
             await scope.insert(
                 TenantPlugin,
@@ -212,7 +221,7 @@ async def _apply_plugins(scope, tenant_id, manifest: Manifest, report: Report) -
             )
             report.add(f"+ plugin {name}")
             changed = True
-        elif row["config"] != stored or row["position"] != position:
+        elif before != plain or row["position"] != position:
             await scope.update(
                 TenantPlugin,
                 {

@@ -10,8 +10,6 @@ inside that tenant's transaction like any request.
 from __future__ import annotations
 
 import logging
-import os
-from datetime import timedelta
 from uuid import UUID
 
 import dramatiq
@@ -20,10 +18,10 @@ import msgspec
 from pigeonhole import failpoints
 from pigeonhole.api import Notification as Message
 from pigeonhole.api import Recipient
-from pigeonhole.db.tables import Notification, Outbox
-from pigeonhole.domain import clock
+from pigeonhole.db.tables import Notification
+from pigeonhole.domain import clock, templates
 from pigeonhole.domain.context import tenant_by_id, tenant_context
-from pigeonhole.messaging import loop
+from pigeonhole.messaging import leases, loop
 from pigeonhole.security.secrets import unseal
 
 log = logging.getLogger(__name__)
@@ -31,64 +29,49 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
-def _lease() -> timedelta:
-    return timedelta(seconds=float(os.environ.get("PIGEONHOLE_SEND_LEASE_SECONDS", "60")))
-
-
 class RetryLater(Exception):
     """The channel failed in a way that may pass; dramatiq retries with backoff."""
-
-
-async def _mark_outbox_done(outbox_id: UUID) -> None:
-    await Outbox.update({Outbox.done_at: clock.now()}).where(Outbox.id == outbox_id)
 
 
 async def deliver(tenant_id: UUID, outbox_id: UUID, notification_id: UUID) -> str:
     tenant = await tenant_by_id(tenant_id)
     if tenant is None:
-        await _mark_outbox_done(outbox_id)
+        await leases.mark_outbox_done(outbox_id)
         return "no-tenant"
-    now = clock.now()
     async with tenant_context(tenant) as ctx:
         row = await ctx.scope.select(Notification).where(Notification.id == notification_id).first()
         if row is None or row["status"] in ("sent", "failed"):
-            await _mark_outbox_done(outbox_id)
+            await leases.mark_outbox_done(outbox_id)
             return row["status"] if row else "missing"
-        claimed = (
-            await ctx.scope.update(
-                Notification,
-                {
-                    Notification.status: "sending",
-                    Notification.lease_until: now + _lease(),
-                    Notification.attempts: Notification.attempts + 1,
-                },
-            )
-            .where(
-                (Notification.id == notification_id)
-                & (
-                    (Notification.status == "queued")
-                    | ((Notification.status == "sending") & (Notification.lease_until < now))
-                )
-            )
-            .returning(Notification.attempts)
-        )
-        if not claimed:
+        attempts = await leases.claim(ctx, Notification, notification_id)
+        if attempts is None:
             return "busy"
-        attempts = claimed[0]["attempts"]
         channel = next((c for c in ctx.plugins.channels() if c.name == row["channel"]), None)
+        # The tenant's own wording of this event (H2), rendered below once the secrets are unsealed.
+        wordings = await templates.candidates(ctx, row["event"])
     if channel is None:
         result_ok, retry, detail = False, False, f"channel '{row['channel']}' is not enabled for this tenant"
     else:
         data = msgspec.json.decode(row["data"])
         if row["sealed"]:
             data.update(msgspec.json.decode(unseal(row["sealed"]) or "{}"))
+        recipient = msgspec.json.decode(row["recipient"], type=Recipient)
+        subject = text = None
+        wording = templates.choose(wordings, row["channel"], row["language"], recipient, tenant.settings)
+        if wording is not None:
+            try:
+                subject, text = templates.render_for(wording, data, recipient, row["event"])
+            except Exception:  # a wording that slipped past validation must not stop the message
+                log.exception("tenant wording %s could not be rendered", wording["id"])
         message = Message(
             id=str(row["id"]),
             tenant=tenant.slug,
             event=row["event"],
             language=row["language"],
-            recipient=msgspec.json.decode(row["recipient"], type=Recipient),
+            recipient=recipient,
             data=data,
+            subject=subject,
+            text=text,
         )
         failpoints.hit("notify.before_send")
         try:
@@ -111,6 +94,8 @@ async def deliver(tenant_id: UUID, outbox_id: UUID, notification_id: UUID) -> st
             values = {
                 Notification.status: "failed",
                 Notification.sealed: None,
+                # H5: a code or link that was wiped cannot be resent (POST /notifications/{id}/resend)
+                Notification.secrets_wiped: bool(row["sealed"]),
                 Notification.last_error: detail,
                 Notification.lease_until: None,
             }
@@ -122,7 +107,7 @@ async def deliver(tenant_id: UUID, outbox_id: UUID, notification_id: UUID) -> st
             }
         await ctx.scope.update(Notification, values).where(Notification.id == notification_id)
         if result_ok or not retry or attempts >= MAX_ATTEMPTS:
-            await _mark_outbox_done(outbox_id)
+            await leases.mark_outbox_done(outbox_id)
     if not (result_ok or not retry or attempts >= MAX_ATTEMPTS):
         raise RetryLater(detail)
     return "sent" if result_ok else "failed"
@@ -139,10 +124,9 @@ def declare(broker: dramatiq.Broker, queue_name: str) -> None:
         actor_name="deliver_notification",
         queue_name=queue_name,
         priority=0,
-        options={
-            "max_retries": MAX_ATTEMPTS,
-            "min_backoff": 1000,
-            "max_backoff": 300_000,
-            "time_limit": 120_000,
-        },
+        options=leases.retry_options(MAX_ATTEMPTS),
     )
+    # Event subscribers (partner webhooks, J2): their own actor, same retry rules.
+    from pigeonhole.messaging import subscribers
+
+    subscribers.declare(broker, queue_name)

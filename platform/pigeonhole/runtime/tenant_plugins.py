@@ -17,7 +17,7 @@ import msgspec
 import pluggy
 
 from pigeonhole.api import AccessMethod, Channel, CustodyEvent, LockDriver, Workflow
-from pigeonhole.runtime import registry
+from pigeonhole.runtime import config_secrets, registry
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,10 @@ async def for_tenant(tenant_id: UUID, version: int) -> TenantPlugins:
     if scope is None or scope.tenant_id != tenant_id:
         raise RuntimeError("for_tenant() must run inside the tenant's transaction")
     rows = await scope.select(TenantPlugin).order_by(TenantPlugin.position)
-    enabled = [EnabledPlugin(r["name"], msgspec.json.decode(r["config"])) for r in rows]
+    # Secret fields are stored sealed (config_secrets); the instances get them in clear.
+    enabled = [
+        EnabledPlugin(r["name"], config_secrets.unsealed(msgspec.json.decode(r["config"]))) for r in rows
+    ]
     built = build(tenant_id, version, enabled)
     _cache[tenant_id] = built
     return built

@@ -72,7 +72,7 @@ def plugin_routers() -> list[Router]:
         if handlers:
             routers.append(
                 Router(
-                    path=f"/api/v1/t/{{tenant:str}}/plugins/{name}",
+                    path=f"/api/v1/t/{{tenant:str}}/ext/{name}",
                     route_handlers=handlers,
                     guards=[_plugin_guard(name)],
                     dependencies={"plugin_request": Provide(_plugin_request)},

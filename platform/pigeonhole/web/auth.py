@@ -9,7 +9,9 @@ Three credentials reach a tenant's routes:
   user's session (sign-in module); cookie requests that change state must
   carry ``X-CSRF-Token``;
 - ``Authorization: Bearer php_...``: a platform operator, recorded in the
-  tenant's audit log on every request.
+  tenant's audit log on every request;
+- ``Authorization: Bearer phcs_...``: a carrier session, opened at a kiosk with
+  a carrier code (role carrier, bound to that bank; domain/carriers.py).
 
 Permissions are checked by :func:`require`, first thing in each handler: a
 missing permission answers 403 naming it; anything outside the caller's
@@ -39,6 +41,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = dict(permissions.BUILTIN)
 ROLES = tuple(ROLE_PERMISSIONS)
 
 SESSION_PREFIX = "phs_"
+CARRIER_SESSION_PREFIX = "phcs_"
 SESSION_COOKIE = "ph_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -163,6 +166,10 @@ async def authenticate(connection: ASGIConnection, tenant_slug: str) -> Caller:
     try:
         if kind == "cookie" or token.startswith(SESSION_PREFIX):
             actor = await _session(connection, tenant, token, cookie=kind == "cookie")
+        elif token.startswith(CARRIER_SESSION_PREFIX):  # access (#5): a carrier at a kiosk (E7)
+            from pigeonhole.domain import carriers
+
+            actor = await carriers.session_actor(tenant, token)
         else:
             actor = await _api_key(tenant, token)
     except Unauthenticated:

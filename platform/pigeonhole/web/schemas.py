@@ -123,6 +123,38 @@ class Compartment(msgspec.Struct):
     package_id: UUID | None
     status_note: str
     updated_at: datetime
+    #: D5: the one contact or department this compartment takes packages for
+    dedicated_contact_id: UUID | None = None
+    dedicated_department_id: UUID | None = None
+
+
+class CompartmentPatch(Strict):
+    """D5: dedicate a compartment to one contact or one department; both null clears it."""
+
+    dedicated_contact_id: UUID | None = None
+    dedicated_department_id: UUID | None = None
+
+
+class ReserveAheadIn(Strict):
+    """E3: hold a compartment for one expected package."""
+
+    kind: Literal["delivery"] = "delivery"
+    package_id: UUID | None = None
+    tracking_id: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
+    size: Size | None = None
+    compartment_id: UUID | None = None
+    #: the designated person (a staff user's or an API key's id); omitted: any operator
+    for_user: UUID | None = None
+    ends_at: datetime | None = None
+    #: for a package not received yet whose recipient needs an accessible door (E10)
+    accessible: bool = False
+
+
+class ReopenOut(msgspec.Struct):
+    door: int
+    outcome: str
+    package_id: UUID
+    command_id: UUID
 
 
 class Bank(msgspec.Struct):
@@ -150,6 +182,16 @@ class ReservationOut(msgspec.Struct):
     created_by: str
     created_at: datetime
     ended_at: datetime | None
+    #: E3: a delivery reserved ahead: the expected tracking id and who may use it
+    tracking_id: str | None = None
+    designated_to: str | None = None
+    #: G1-G4 (0012): who it is for, the storage mode, the latest end, the last opening
+    contact_id: UUID | None = None
+    department_id: UUID | None = None
+    mode: str | None = None
+    max_ends_at: datetime | None = None
+    opened_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 # --- packages -------------------------------------------------------------------
@@ -160,12 +202,15 @@ class RecipientIn(Strict):
     email: Annotated[str, Meta(max_length=320)] | None = None
     phone: Annotated[str, Meta(max_length=40)] | None = None
     language: Literal["en", "fr"] = "en"
+    #: E10: needs a door 35 to 123 cm from the floor
+    accessible: bool = False
 
 
 class PackageIn(Strict):
-    tracking_id: Annotated[str, Meta(min_length=1, max_length=100)]
     carrier: Annotated[str, Meta(min_length=1, max_length=100)]
     size: Size
+    #: E5: omitted (or no_barcode) when the barcode cannot be read: the platform makes one
+    tracking_id: Annotated[str, Meta(min_length=1, max_length=100)] | None = None
     # One of: inline recipient, a directory contact, a department (directory, #6).
     recipient: RecipientIn | None = None
     recipient_contact_id: UUID | None = None
@@ -173,16 +218,25 @@ class PackageIn(Strict):
     bank_id: UUID | None = None
     compartment_id: UUID | None = None
     custom: dict[str, Any] = {}
+    no_barcode: bool = False
+    #: E9: goes to the counter instead of a compartment (when the bank allows it)
+    oversized: bool = False
+    #: E4: a new compartment even when the recipient already has one at the bank
+    fresh_compartment: bool = False
 
 
 class DepositIn(Strict):
     bank_id: UUID
     compartment_id: UUID | None = None
+    oversized: bool = False
+    fresh_compartment: bool = False
 
 
-class Door(msgspec.Struct):
+class Door(msgspec.Struct, omit_defaults=True):
     door: int
     outcome: str
+    #: E4: the package joined a compartment its recipient already has (shown only when true)
+    added_to_existing: bool = False
 
 
 class Package(msgspec.Struct):
@@ -208,8 +262,13 @@ class Package(msgspec.Struct):
     recipient_contact_id: UUID | None = None
     department_id: UUID | None = None
     mailroom_flag: str | None = None
+    #: workflows (#5): where an expired package goes when removed ("counter" | "shelf")
+    destination: str | None = None
     custom: dict[str, Any] = {}
     door: Door | None = None
+    accessible: bool = False
+    #: partner (#5, K1/G4): "delivery", or "return" (a customer drops it off, a carrier collects it)
+    direction: str = "delivery"
 
 
 class Event(msgspec.Struct):

@@ -9,10 +9,11 @@ import ssl
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import parseaddr
 
-from pigeonhole.api import Channel, DeliveryResult, Notification, Recipient
+from pigeonhole.api import Channel, DeliveryResult, MessageWording, Notification, Recipient
 
 from pigeonhole_email.config import EmailConfig, SmtpTarget
 from pigeonhole_email.message import build_message
+from pigeonhole_email.templates import FALLBACK_LANGUAGE, _by_language, as_wording_text
 
 
 class EmailChannel(Channel):
@@ -23,6 +24,14 @@ class EmailChannel(Channel):
 
     def reaches(self, recipient: Recipient) -> bool:
         return bool(recipient.email and recipient.email.strip())
+
+    def default_wording(self, event: str, language: str) -> MessageWording | None:
+        """The built-in words of ``event`` (``GET /message-templates`` shows them beside the tenant's)."""
+        by_language = _by_language(event)
+        if by_language is None:
+            return None
+        subject, body = as_wording_text(by_language.get(language) or by_language[FALLBACK_LANGUAGE])
+        return MessageWording(subject=subject, body=body)
 
     async def send(self, notification: Notification) -> DeliveryResult:
         recipient = (notification.recipient.email or "").strip()

@@ -8,6 +8,7 @@ from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
 import msgspec
+from pigeonhole.api import Secret
 
 ENV_URL = "PIGEONHOLE_SMTP_URL"
 # aiosmtpd's and mailpit's usual development port: a fresh install mails nobody.
@@ -25,7 +26,8 @@ class EmailConfig(msgspec.Struct, forbid_unknown_fields=True):
     #: smtp://[user:pass@]host:port, smtp+starttls://..., or smtps://... for
     #: implicit TLS. None: the PIGEONHOLE_SMTP_URL environment variable, so one
     #: relay can serve every tenant without each of them knowing its password.
-    smtp_url: str | None = None
+    #: A Secret (it carries the password): stored sealed, never shown back.
+    smtp_url: Secret | None = None
     from_address: str = "Pigeonhole <lockers@pigeonhole.local>"
     reply_to: str | None = None
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10
@@ -57,7 +59,7 @@ class SmtpTarget:
         try:
             port = parts.port
         except ValueError:
-            raise ValueError(f"SMTP URL has an invalid port: {url!r}") from None
+            raise ValueError(f"SMTP URL has an invalid port: {parts.netloc.rpartition('@')[2]!r}") from None
         if not parts.hostname:
             raise ValueError("SMTP URL has no host")
         default_port, implicit_tls, starttls = _SCHEMES[parts.scheme]

@@ -9,6 +9,7 @@ from email.utils import formataddr, formatdate
 from pigeonhole.api import Notification
 
 from pigeonhole_email.config import EmailConfig
+from pigeonhole_email.qr import QR_CID
 from pigeonhole_email.render import render
 
 _NOT_IN_MESSAGE_ID = re.compile(r"[^A-Za-z0-9._\-]")
@@ -37,6 +38,13 @@ def build_message(notification: Notification, config: EmailConfig) -> EmailMessa
     msg["X-Pigeonhole-Event"] = notification.event
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
+    if rendered.qr_png is not None:
+        # multipart/related around the HTML part: the image travels with it, shown inline.
+        html_part = msg.get_payload()[1]
+        html_part.add_related(
+            rendered.qr_png, maintype="image", subtype="png", cid=f"<{QR_CID}>", filename="qr.png",
+            disposition="inline",
+        )  # fmt: skip
     # After the bodies: set_content() drops every Content-* header already set.
     msg["Content-Language"] = rendered.language
     return msg

@@ -27,16 +27,45 @@ def note(event="package.ready", language="en", **data) -> Notification:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("event", sorted(TEMPLATES))
+#: What each event's data adds to BASE, and what its email must show besides the tenant's name.
+EVENTS = {
+    "package.ready": ({"qr": "PHQTOKEN"}, ["North Lobby", "TRK-1", "123456", "PHQTOKEN"]),
+    "package.reminder": ({"reminder": 2, "reminders": 3}, ["North Lobby", "TRK-1", "2"]),
+    "package.escalated": ({"hours_waiting": 48}, ["North Lobby", "TRK-1", "48"]),
+    "package.expired": ({"destination": "counter"}, ["Building A", "TRK-1"]),
+    "package.expired:shelf": ({"destination": "shelf"}, ["Building A", "TRK-1"]),
+    "package.removed": ({"destination": "counter"}, ["North Lobby", "TRK-1"]),
+    "package.removed:shelf": ({"destination": "shelf"}, ["North Lobby", "TRK-1"]),
+    "package.at_counter": ({"reason": "oversized"}, ["Building A", "TRK-1", "oversized"]),
+    "package.code_replaced": ({}, ["North Lobby", "TRK-1", "123456"]),
+    "package.picked_up": ({"picked_up_at": "2025-03-02T10:00:00Z"}, ["North Lobby", "TRK-1"]),
+    "return.created": ({"ends_at": "2025-03-05T10:00:00Z"}, ["North Lobby", "123456", "TRK-1"]),
+    "return.deposited": ({}, ["North Lobby", "TRK-1"]),
+    "storage.reserved": ({"starts_at": "2025-03-01T08:00:00Z", "ends_at": "2025-03-01T18:00:00Z"},
+                         ["North Lobby", "123456", "2025"]),
+    "storage.ending": ({"ends_at": "2025-03-01T18:00:00Z", "minutes_left": 30}, ["North Lobby"]),
+    "storage.ended": ({"why": "ended"}, ["North Lobby"]),
+    "storage.ended:expired": ({"why": "expired"}, ["North Lobby"]),
+    "delivery.preadvised": ({"expected_at": "2025-03-01T08:00:00Z"}, ["North Lobby", "TRK-1"]),
+}
+
+
+def test_every_built_in_event_has_a_case():
+    assert set(EVENTS) == set(TEMPLATES)
+
+
+@pytest.mark.parametrize("event", sorted(EVENTS))
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_every_event_renders_in_both_languages(event, language):
-    rendered = render(note(event, language, picked_up_at="2025-03-02T10:00:00Z"))
+    extra, shown = EVENTS[event]
+    rendered = render(note(event.split(":")[0], language, **extra))
     assert rendered.language == language
     assert rendered.subject
     assert "$" not in rendered.subject + rendered.text + rendered.html
-    assert "North Lobby" in rendered.text
-    assert "Acme Corp" in rendered.text
-    assert "TRK-1" in rendered.text
+    for value in ["Acme Corp", *shown]:
+        assert value in rendered.text, (event, value)
+    # the variant is the one chosen
+    assert rendered.subject == render(note(event.split(":")[0], language, **extra)).subject
 
 
 def test_only_the_ready_email_carries_the_code():

@@ -22,7 +22,14 @@ def test_defaults():
     assert w.name == "workplace"
     assert w.hold_period(PACKAGE) == timedelta(hours=72)
     assert w.pickup_methods(PACKAGE) == ["pin"]
-    assert w.notify_events() == {"package.ready", "package.picked_up"}
+    assert w.notify_events() == {
+        "package.ready",
+        "package.picked_up",
+        "package.reminder",
+        "package.escalated",
+        "package.expired",
+        "package.removed",
+    }
 
 
 def test_config_is_followed():
@@ -42,7 +49,7 @@ def test_defaults_reach_the_json_schema():
     schema = msgspec.json.decode(msgspec.json.encode(msgspec.json.schema(WorkplaceConfig)))
     schema = schema["$defs"]["WorkplaceConfig"]["properties"]
     assert schema["pickup_methods"]["default"] == ["pin"]
-    assert schema["notify_events"]["default"] == ["package.ready", "package.picked_up"]
+    assert schema["notify_events"]["default"][:2] == ["package.ready", "package.picked_up"]
 
 
 def test_config_round_trips_as_json_lists():
@@ -61,3 +68,55 @@ def test_bad_config_is_rejected(config):
 
 def test_workflow_works_without_config():
     assert WorkplaceWorkflow(None).hold_period(PACKAGE) == timedelta(hours=72)
+
+
+# --- the timeline (H4) ---------------------------------------------------------------
+
+
+def _steps(w):
+    return [(s.name, s.after, s.event, s.notify, s.expire) for s in w.timeline(PACKAGE)]
+
+
+def test_default_timeline_reminds_escalates_and_shelves():
+    w = workflow()
+    assert _steps(w) == [
+        ("reminder", timedelta(hours=24), "package.reminder", ("recipient",), False),
+        ("escalation", timedelta(hours=48), "package.escalated", ("recipient", "key_contact"), False),
+        ("expire", timedelta(hours=72), "package.expired", ("recipient",), True),
+    ]
+    assert w.expiry_destination(PACKAGE) == "shelf"
+    assert w.accepts(PACKAGE) is None
+
+
+def test_timeline_follows_the_config():
+    w = workflow(hold_hours=100, reminder_hours=10, escalation_hours=0)
+    assert [(name, after) for name, after, *_ in _steps(w)] == [
+        ("reminder", timedelta(hours=10)),
+        ("expire", timedelta(hours=100)),
+    ]
+
+
+def test_a_short_hold_drops_the_default_steps_that_do_not_fit():
+    assert [s[0] for s in _steps(workflow(hold_hours=24))] == ["expire"]
+    assert [s[0] for s in _steps(workflow(hold_hours=30))] == ["reminder", "expire"]
+    assert [s[0] for s in _steps(workflow(hold_hours=30, reminder_hours=2, escalation_hours=20))] == [
+        "reminder",
+        "escalation",
+        "expire",
+    ]
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        (
+            {"reminder_hours": 48, "escalation_hours": 24},
+            "escalation_hours (24) must come after reminder_hours (48)",
+        ),
+        ({"hold_hours": 48, "escalation_hours": 48}, "hold_hours (48) is when the package expires"),
+        ({"hold_hours": 10, "reminder_hours": 10}, "must come after reminder_hours (10)"),
+    ],
+)
+def test_steps_out_of_order_are_rejected(config, words):
+    with pytest.raises(msgspec.ValidationError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        msgspec.convert(config, WorkplaceConfig)

@@ -11,6 +11,7 @@ all rows are checked before anything is written, so an import is all or nothing.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ SCREEN = "contacts"
 WAITING = ("received", "depositing", "ready")
 FLAG_DEACTIVATED = "recipient_deactivated"
 LANGUAGES = ("en", "fr")
+CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_.\-]{0,39}$")
 
 
 class ContactIn(msgspec.Struct, kw_only=True):
@@ -114,7 +116,30 @@ def clean(data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
         out["language"] = language
     if "active" in data and data["active"] is not None:
         out["active"] = bool(data["active"])
+    if "notify_channels" in data:  # only when given: imports never touch a person's choice
+        out["notify_channels"] = _channels(data["notify_channels"])
     return out
+
+
+def _channels(value: Any) -> str | None:
+    """The channels a person chose (H1): None for every channel, else distinct channel names."""
+    if value is None:
+        return None
+    names = list(value) if isinstance(value, (list, tuple)) else None
+    if names is None or not all(isinstance(n, str) and CHANNEL_NAME.match(n) for n in names):
+        raise Invalid(
+            "notify_channels must be a list of channel names (like \"email\", \"sms\"), or null for every channel"
+        )
+    if not names:
+        raise Invalid("notify_channels must name at least one channel (null: every channel that reaches them)")
+    if len(set(names)) != len(names):
+        raise Invalid("notify_channels names a channel twice")
+    return msgspec.json.encode(names).decode()
+
+
+def channels_of(row: dict) -> list[str] | None:
+    raw = row.get("notify_channels")
+    return msgspec.json.decode(raw) if raw else None
 
 
 async def _personnel_free(ctx: Ctx, key: str | None, except_id: UUID | None = None) -> None:
@@ -192,6 +217,7 @@ async def present(ctx: Ctx, rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
         row = {k: r[k] for k in COLUMNS}
+        row["notify_channels"] = channels_of(r)
         row["departments"] = sorted(departments[r["id"]], key=lambda d: d["name"])
         row["custom"] = custom[r["id"]]
         out.append(row)
@@ -344,6 +370,14 @@ async def delete_contact(ctx: Ctx, contact_id: UUID) -> None:
     await ctx.scope.update(Department, {Department.key_contact_id: None}).where(
         Department.key_contact_id == contact_id
     )
+    # deposit (#5, D5): its dedicated compartments are no longer dedicated
+    from pigeonhole.domain import lockers
+
+    await lockers.clear_dedications(ctx, contact_id=contact_id)
+    # storage (#5, G1-G3): refused while a reservation of theirs is active; history loses the link
+    from pigeonhole.domain import reservations
+
+    await reservations.release_owner(ctx, contact_id=contact_id)
     await custom_fields.delete_values(ctx, SCREEN, contact_id)
     await ctx.scope.delete(Contact).where(Contact.id == contact_id)
 

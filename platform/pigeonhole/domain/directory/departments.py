@@ -230,4 +230,12 @@ async def delete_department(ctx: Ctx, department_id: UUID) -> None:
     await ctx.scope.update(Package, {Package.department_id: None}).where(
         Package.department_id == department_id
     )
+    # deposit (#5, D5): its dedicated compartments are no longer dedicated
+    from pigeonhole.domain import lockers
+
+    await lockers.clear_dedications(ctx, department_id=department_id)
+    # storage (#5, G3): refused while a reservation of the department is active; history loses the link
+    from pigeonhole.domain import reservations
+
+    await reservations.release_owner(ctx, department_id=department_id)
     await ctx.scope.delete(Department).where(Department.id == department_id)

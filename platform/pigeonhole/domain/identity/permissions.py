@@ -21,6 +21,10 @@ CATALOG: dict[str, str] = {
     "pickup": "Open a compartment with a pickup code (kiosks)",
     "doors:open": "Open locker doors outside a delivery or a pickup",
     "events:read": "Read the tenant's event streams",
+    # partner API (#5, J2): shipping and retail software
+    "partner:write": "Pre-advise deliveries, request redeliveries, create returns and exchanges (partner API)",
+    "storage:read": "See storage reservations of belongings (G1-G3)",
+    "storage:write": "Reserve, extend, open, end and empty storage compartments for contacts and departments",
     # hardware and agents
     "agents:read": "See site agents and their health",
     "agents:write": "Register, change and remove site agents and their hardware",
@@ -28,6 +32,9 @@ CATALOG: dict[str, str] = {
     "plugins:read": "See which plugins the tenant enabled and their configuration",
     "plugins:write": "Enable, configure and disable plugins",
     "settings:write": "Change tenant-wide settings",
+    # messages (#5, H2): the tenant's wording of its messages
+    "messages:read": "See the message events and the tenant's wording of its messages",
+    "messages:write": "Change the tenant's wording of its messages (per event, language and channel)",
     # identity
     "users:read": "See and search staff users",
     "users:write": "Add, edit and delete staff users; unlock accounts",
@@ -68,12 +75,18 @@ USER_ROLES: dict[str, tuple[str, frozenset[str]]] = {
                 "apikeys:write",
                 "audit:read",
                 "directory:write",
+                "messages:read",
+                "storage:read",
+                "storage:write",
             }
         ),
     ),
     "locker_operator": (
         "Locker operator: receives and deposits packages, services compartments",
-        frozenset(_STAFF_READ | {"packages:write", "doors:open", "events:read", "agents:read"}),
+        frozenset(
+            _STAFF_READ
+            | {"packages:write", "doors:open", "events:read", "agents:read", "storage:read", "storage:write"}
+        ),
     ),
     "carrier": (
         "Carrier: delivers packages into lockers",
@@ -103,6 +116,8 @@ KEY_ROLES: dict[str, tuple[str, frozenset[str]]] = {
                 "agents:read",
                 "events:read",
                 "directory:read",
+                "storage:read",
+                "storage:write",
             }
         ),
     ),

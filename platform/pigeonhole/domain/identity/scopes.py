@@ -111,7 +111,12 @@ async def allowed_banks(ctx) -> set[UUID] | None:
     if not locations:
         return set()
     rows = await ctx.scope.select(Bank.id).where(Bank.location_id.is_in(list(locations)))
-    return {r["id"] for r in rows}
+    banks = {r["id"] for r in rows}
+    # access (#5): a scoped credential bound to one bank (a carrier session) reaches that bank only.
+    bound = getattr(ctx.actor, "bank_id", None)
+    if bound is not None:
+        banks &= {bound}
+    return banks
 
 
 async def allowed_divisions(ctx) -> set[UUID] | None:

@@ -1,4 +1,4 @@
-"""Locker banks and compartments (D1-D3)."""
+"""Locker banks and compartments (D1-D3, D5), reservations ahead (E3), reopening (E6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from pigeonhole.domain import commands, lockers, reservations
+from pigeonhole.domain import commands, lockers, packages, reservations
 from pigeonhole.domain.context import Ctx, tenant_context
 from pigeonhole.domain.errors import NotFound
 from pigeonhole.domain.identity import scopes
@@ -149,12 +149,86 @@ class BankController(Controller):
 
     @get(
         "/{bank_id:uuid}/reservations",
-        summary="Holds on the bank's compartments (a delivery, later storage...)",
+        summary="Holds on the bank's compartments: delivery, return, exchange, storage (G4)",
     )
     async def list_reservations(
-        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], status: FromQuery[str | None] = None
+        self,
+        caller: NamedDependency[Caller],
+        bank_id: FromPath[UUID],
+        status: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
     ) -> list[s.ReservationOut]:
         require(caller, "banks:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
             await visible_bank(ctx, caller, bank_id)
-            return s.out(s.ReservationOut, await reservations.for_bank(ctx, bank_id, status))
+            return s.out(s.ReservationOut, await reservations.for_bank(ctx, bank_id, status, kind))
+
+    @patch(
+        "/{bank_id:uuid}/compartments/{compartment_id:uuid}",
+        summary="Dedicate a compartment to one contact or one department, or clear it (D5)",
+    )
+    async def dedicate(
+        self,
+        caller: NamedDependency[Caller],
+        bank_id: FromPath[UUID],
+        compartment_id: FromPath[UUID],
+        data: JSONBody[s.CompartmentPatch],
+    ) -> s.Compartment:
+        require(caller, "banks:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await visible_bank(ctx, caller, bank_id)
+            row = await lockers.dedicate(
+                ctx, bank_id, compartment_id, data.dedicated_contact_id, data.dedicated_department_id
+            )
+            return s.out(s.Compartment, row)
+
+    @post(
+        "/{bank_id:uuid}/reservations",
+        summary="Reserve a compartment ahead for one expected package (E3)",
+        description=(
+            "kind delivery: package_id (received, not yet in a locker) or tracking_id (not received "
+            "yet, with size). The compartment is reserved until that package is deposited at this "
+            "bank by the designated person (for_user; omitted: any operator), cancelled, or ends_at."
+        ),
+    )
+    async def reserve_ahead(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], data: JSONBody[s.ReserveAheadIn]
+    ) -> s.ReservationOut:
+        require(caller, "packages:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await visible_bank(ctx, caller, bank_id)
+            if data.package_id is not None:
+                await scopes.check_package(ctx, data.package_id)
+            if data.compartment_id is not None:
+                await lockers.get_compartment(ctx, bank_id, data.compartment_id)
+            row = await packages.reserve_ahead(ctx, bank_id, msgspec.structs.asdict(data))
+            return s.out(s.ReservationOut, row)
+
+    @delete(
+        "/{bank_id:uuid}/reservations/{reservation_id:uuid}",
+        summary="Cancel a compartment reserved ahead that no package has used yet (E3)",
+        status_code=200,
+    )
+    async def cancel_reservation(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], reservation_id: FromPath[UUID]
+    ) -> s.ReservationOut:
+        require(caller, "packages:write")
+        async with tenant_context(caller.tenant, caller.actor) as ctx:
+            await visible_bank(ctx, caller, bank_id)
+            return s.out(s.ReservationOut, await packages.cancel_ahead(ctx, bank_id, reservation_id))
+
+    @post(
+        "/{bank_id:uuid}/compartments/{compartment_id:uuid}/reopen",
+        summary="Reopen a compartment just after a deposit, within the bank's reopen window (E6)",
+        status_code=200,
+    )
+    async def reopen(
+        self, caller: NamedDependency[Caller], bank_id: FromPath[UUID], compartment_id: FromPath[UUID]
+    ) -> s.ReopenOut:
+        require(caller, "packages:write")
+
+        async def check(ctx: Ctx, bank_id: UUID) -> None:
+            await visible_bank(ctx, caller, bank_id)
+
+        row = await packages.reopen(caller.tenant, caller.actor, bank_id, compartment_id, check)
+        return s.ReopenOut(**row)

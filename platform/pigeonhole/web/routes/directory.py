@@ -36,6 +36,8 @@ class ContactIn(s.Strict):
     active: bool = True
     department_ids: list[UUID] = []
     custom: dict[str, Any] = {}
+    #: The channels this person chose to be told on (["email", "sms"]); null: every channel that reaches them.
+    notify_channels: list[str] | None = None
 
 
 class ContactPatch(s.Strict):
@@ -49,6 +51,7 @@ class ContactPatch(s.Strict):
     active: bool | UnsetType = UNSET
     department_ids: list[UUID] | UnsetType = UNSET
     custom: dict[str, Any] | UnsetType = UNSET
+    notify_channels: list[str] | None | UnsetType = UNSET
 
 
 class DepartmentRef(msgspec.Struct):
@@ -71,6 +74,7 @@ class Contact(msgspec.Struct):
     updated_at: datetime
     departments: list[DepartmentRef]
     custom: dict[str, Any]
+    notify_channels: list[str] | None = None
 
 
 class DepartmentIn(s.Strict):

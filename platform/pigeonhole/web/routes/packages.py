@@ -1,4 +1,4 @@
-"""Receiving, depositing and following packages (E1, E2, F6)."""
+"""Receiving, depositing and following packages (E1-E6, E9, E10, F6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from pigeonhole.domain import custody, packages
+from pigeonhole.domain import custody, packages, partner
 from pigeonhole.domain.context import tenant_context
 from pigeonhole.domain.directory import custom_fields
 from pigeonhole.domain.errors import Invalid
@@ -43,7 +43,13 @@ class PackageController(Controller):
         description=(
             "Without bank_id the package is received and waits for a locker. With bank_id the "
             "smallest free compartment that fits is reserved and its door opened through the agent; "
-            "when none is free the answer is 409 and nothing is recorded."
+            "when none is free the answer is 409 and nothing is recorded. A compartment reserved "
+            "ahead for the package is used (E3); the recipient's dedicated compartment comes first "
+            "(D5), then one they already have at the bank (E4, door.added_to_existing; "
+            "fresh_compartment asks for a new one). Without tracking_id (or with no_barcode) the "
+            "platform generates one (E5). An oversized package, or one no compartment can hold, "
+            "waits at the counter (status at_counter, E9). A recipient with accessibility needs "
+            "only gets doors 35-123 cm from the floor (E10)."
         ),
     )
     async def receive(self, caller: NamedDependency[Caller], data: JSONBody[s.PackageIn]) -> s.Package:
@@ -60,7 +66,15 @@ class PackageController(Controller):
                 raise Invalid(
                     "You act at some locations only: receive the package into a bank there (give bank_id)"
                 )
-            package, comp, command_id, bank = await packages.receive(ctx, body)
+            expected = await partner.find_expected(ctx, data.tracking_id) if data.tracking_id else None
+            if expected is not None:
+                # A pre-advised delivery (J2) arrives at the desk: it becomes that package,
+                # not a second one, and keeps any compartment held for it.
+                arrival = {"tracking_id": data.tracking_id, "bank_id": data.bank_id}
+                arrival["compartment_id"] = data.compartment_id
+                package, comp, command_id, bank = await partner.arrive(ctx, arrival)
+            else:
+                package, comp, command_id, bank = await packages.receive(ctx, body)
             if comp is None:
                 return (await packages_out(ctx, [package]))[0]
         door = await packages.open_for_deposit(
@@ -77,7 +91,16 @@ class PackageController(Controller):
         async with tenant_context(caller.tenant, caller.actor) as ctx:
             await scopes.check_package(ctx, package_id)
             await scopes.check_bank(ctx, data.bank_id)
-            comp, command_id, bank = await packages.assign(ctx, package_id, data.bank_id, data.compartment_id)
+            comp, command_id, bank = await packages.assign(
+                ctx,
+                package_id,
+                data.bank_id,
+                data.compartment_id,
+                oversized=data.oversized,
+                fresh=data.fresh_compartment,
+            )
+            if comp is None:  # E9: at the counter
+                return (await packages_out(ctx, [await packages.get_package(ctx, package_id)]))[0]
         door = await packages.open_for_deposit(
             caller.tenant, caller.actor, package_id, bank, comp, command_id
         )

@@ -35,7 +35,7 @@ class PluginController(Controller):
     async def list_plugins(self, caller: NamedDependency[Caller]) -> list[s.PluginOut]:
         require(caller, "plugins:read")
         async with tenant_context(caller.tenant, caller.actor, write=False) as ctx:
-            enabled = await tenant_plugins.enabled(ctx)
+            enabled = await tenant_plugins.shown(ctx)  # secrets masked
         return [
             plugin_out(p, enabled.get(p.name))
             for p in sorted(registry.installed().values(), key=lambda p: p.name)
@@ -48,8 +48,8 @@ class PluginController(Controller):
         require(caller, "plugins:write")
         scopes.require_whole_tenant(caller, "configure plugins")
         async with tenant_context(caller.tenant, caller.actor) as ctx:
-            stored = await tenant_plugins.enable(ctx, name, data.config)
-            # The configuration may hold secrets: the log names its fields only.
+            stored = await tenant_plugins.enable(ctx, name, data.config)  # secrets masked
+            # The log names the fields only, not even the masked values.
             await audit.record(
                 ctx, "plugin.configured", target_type="plugin", target_id=name, data={"fields": sorted(stored)}
             )
